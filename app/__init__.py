@@ -1,0 +1,64 @@
+"""LlamaGate: an OpenAI-compatible gateway in front of Ollama."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+
+@dataclass
+class Services:
+    """Per-app objects shared by the request threads of one worker."""
+
+    settings: dict
+    ollama: Any
+    chat: Any
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the gateway; `config` entries override every other settings source (tests use it)."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from . import access_log
+    from . import auth
+    from . import ratelimit
+    from . import request_id
+    from .blueprints import register_blueprints
+    from .blueprints import health
+    from .config import load_settings
+    from .errors import register_error_handlers
+    from .extensions import SERVICES_KEY
+    from .extensions import limiter
+    from .services.cache import ResponseCache
+    from .services.chat import ChatService
+    from .upstream.ollama import OllamaClient
+
+    settings = load_settings(overrides=config)
+    app = Flask(__name__)
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
+    app.json.sort_keys = False
+    app.json.compact = True
+    if settings["TRUSTED_PROXIES"]:
+        n = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+
+    ollama = OllamaClient(settings["OLLAMA_HOST"], connect_timeout=settings["CONNECT_TIMEOUT"],
+                          read_timeout=settings["TIMEOUT"])
+    cache = ResponseCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]) if settings["CACHE_ENABLED"] else None
+    chat = ChatService(ollama, cache, keep_alive=settings["KEEP_ALIVE"],
+                       reasoning_content=settings["REASONING_CONTENT"],
+                       cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
+    app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat)
+
+    request_id.init_app(app)
+    access_log.init_app(app)
+    ratelimit.init_app(app, limiter)  # before auth, so floods of bad keys are limited too
+    auth.init_app(app)
+    register_error_handlers(app)
+    register_blueprints(app)
+    limiter.exempt(health.bp)
+    return app

@@ -1,0 +1,15 @@
+"""HTTP endpoints, one blueprint per area."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import chat
+    from . import embeddings
+    from . import health
+    from . import models
+
+    for module in (chat, embeddings, health, models):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,134 @@
+"""Loguru set-up: one JSON object per line, request ids stamped, secrets redacted, stdlib routed in."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import traceback
+from collections.abc import Iterable
+from datetime import timezone
+
+from loguru import logger
+
+REDACTED = "[REDACTED]"
+# Bearer tokens, API-key headers and key-like strings, wherever they appear in a message.
+# Each pattern is (kept prefix)(secret)(kept suffix).
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(bearer\s+)([^\s\"',;]+)()"),
+    re.compile(r"(?i)((?:x-api-key|api[_-]?key|authorization|token|password|secret)[\"']?\s*[:=]\s*[\"']?)"
+               r"((?!bearer\b)[^\s\"',;&]+)()"),
+    re.compile(r"()(\bsk-[A-Za-z0-9_-]{8,})()"),
+    re.compile(r"(?i)(://[^/\s:@]+:)([^@\s/]+)(@)"),
+]
+_RESERVED = {"request_id"}
+
+
+class Redactor:
+    """Masks known secret values and secret-shaped text."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(r"\1" + REDACTED + r"\3", text)
+        return text
+
+
+def _request_fields() -> dict:
+    try:
+        from flask import g
+        from flask import has_request_context
+    except ImportError:  # pragma: no cover - flask is a hard dependency
+        return {}
+    if has_request_context():
+        return {"request_id": g.get("request_id")}
+    return {}
+
+
+def _json_line(record, redact: Redactor) -> str:
+    extra = record["extra"]
+    entry = {
+        "time": record["time"].astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": record["level"].name.lower(),
+        "message": redact(record["message"]),
+    }
+    request_id = extra.get("request_id") or _request_fields().get("request_id")
+    if request_id:
+        entry["request_id"] = request_id
+    for key, value in extra.items():
+        if key in _RESERVED or key.startswith("_"):
+            continue
+        entry[key] = redact(value) if isinstance(value, str) else value
+    if record["exception"] is not None:
+        kind, value, tb = record["exception"]
+        entry["exception"] = redact("".join(traceback.format_exception(kind, value, tb)))
+    return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(settings: dict) -> None:
+    """Replace every loguru sink with JSON sinks (stdout and LOG_FILE); idempotent."""
+    redact = Redactor([settings.get("API_KEY", ""), settings.get("ADMIN_API_KEY", "")])
+    level = "DEBUG" if settings.get("DEBUG") else "INFO"
+
+    def patch(record):
+        record["extra"]["_json"] = _json_line(record, redact)
+
+    logger.remove()
+    logger.configure(patcher=patch)
+    logger.add(sys.stdout, format="{extra[_json]}", level=level, backtrace=False, diagnose=False, colorize=False)
+    if settings.get("LOG_FILE"):
+        logger.add(settings["LOG_FILE"], format="{extra[_json]}", level=level, backtrace=False, diagnose=False,
+                   colorize=False, mode="a", buffering=1, encoding="utf-8")
+    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    for noisy in ("urllib3", "werkzeug", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class InterceptHandler(logging.Handler):
+    """Sends stdlib logging records (gunicorn, werkzeug, libraries) to loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        frame, depth = logging.currentframe(), 2
+        while frame and frame.f_code.co_filename == logging.__file__:
+            frame = frame.f_back
+            depth += 1
+        logger.opt(depth=depth, exception=record.exc_info).bind(logger=record.name).log(level, record.getMessage())
+
+
+def settings_for_logging(environ=None) -> dict:
+    """Settings for the log set-up of a launcher; falls back to defaults when the config is invalid."""
+    from .config import ConfigError
+    from .config import load_settings
+
+    try:
+        return load_settings(environ)
+    except ConfigError:
+        return {}
+
+
+try:
+    from gunicorn.glogging import Logger as _GunicornBaseLogger
+except ImportError:  # waitress on Windows has no gunicorn
+    _GunicornBaseLogger = object  # type: ignore[assignment,misc]
+
+
+class GunicornLogger(_GunicornBaseLogger):  # type: ignore[misc,valid-type]
+    """gunicorn's logger with its error log routed through loguru's JSON sinks."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        configure_logging(settings_for_logging())
+        for name in ("gunicorn.error", "gunicorn.access"):
+            target = logging.getLogger(name)
+            target.handlers = [InterceptHandler()]
+            target.propagate = False

@@ -1,0 +1,29 @@
+"""X-Request-ID: keep a well-formed incoming id, otherwise make one; echo it on every response."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Flask
+from flask import g
+from flask import request
+
+HEADER = "X-Request-ID"
+_VALID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(assign_request_id)
+    app.after_request(echo_request_id)
+
+
+def assign_request_id() -> None:
+    incoming = request.headers.get(HEADER, "")
+    g.request_id = incoming if _VALID.fullmatch(incoming) else str(uuid.uuid4())
+
+
+def echo_request_id(response):
+    if "request_id" in g:
+        response.headers[HEADER] = g.request_id
+    return response

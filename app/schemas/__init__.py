@@ -1,0 +1,37 @@
+"""Request schemas and the helper that loads a JSON body through one of them."""
+
+from __future__ import annotations
+
+from flask import request
+from marshmallow import Schema
+from marshmallow import ValidationError
+
+from ..errors import InvalidRequest
+
+
+def load_json(schema: Schema) -> dict:
+    """Parse the request body as a JSON object and validate it.
+
+    :raises InvalidRequest: for a body that is not JSON, not an object, or breaks the schema.
+    """
+    body = request.get_json(silent=True, force=True)
+    if body is None:
+        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json")
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    try:
+        return schema.load(body)
+    except ValidationError as err:
+        param, message = first_error(err.messages)
+        raise InvalidRequest(f"Invalid value for '{param}': {message}", param=param) from None
+
+
+def first_error(messages, prefix: str = "") -> tuple[str, str]:
+    """The dotted path and text of the first problem in marshmallow's nested error dict."""
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+        return first_error(value, path)
+    if isinstance(messages, list) and messages:
+        return first_error(messages[0], prefix) if not isinstance(messages[0], str) else (prefix, messages[0])
+    return prefix, str(messages)

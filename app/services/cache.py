@@ -1,0 +1,52 @@
+"""In-memory LRU response cache with a TTL, shared by the threads of one worker."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+
+# Fields of the upstream body that do not change the answer.
+_NOT_IN_KEY = ("stream", "keep_alive")
+
+
+def cache_key(upstream_body: dict, *variant: str) -> str:
+    """A digest of everything that changes the answer, independent of key order and spelling."""
+    relevant = {k: v for k, v in upstream_body.items() if k not in _NOT_IN_KEY}
+    text = json.dumps([relevant, variant], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ResponseCache:
+    """Least-recently-used entries expire after `ttl` seconds; at most `max_entries` are kept."""
+
+    def __init__(self, max_entries: int, ttl: float, clock=time.monotonic):
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires, value = entry
+            if expires <= self._clock():
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: object) -> None:
+        with self._lock:
+            self._entries[key] = (self._clock() + self.ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,101 @@
+"""Ollama's NDJSON stream as parsed lines, with its failure modes turned into APIErrors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import requests
+
+from ..errors import APIError
+from ..errors import UpstreamError
+from ..errors import UpstreamTimeout
+
+
+class UpstreamLines:
+    """Iterate the JSON objects of one streamed reply; the last one yielded is the `done` line.
+
+    Raises APIError for an in-band `{"error": ...}` line, a line that is not JSON, a stall longer than
+    the read timeout, and an end of body without a `done` line. Always `close()` it (or use `with`).
+    """
+
+    def __init__(self, response: requests.Response):
+        self.response = response
+        self._lines = response.iter_lines()
+        self._peeked: dict | None = None
+
+    def __enter__(self) -> UpstreamLines:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.response.close()
+
+    def peek(self) -> dict:
+        """Read the first line now, so an early failure can still get a real HTTP status."""
+        if self._peeked is None:
+            self._peeked = self._next()
+        return self._peeked
+
+    def __iter__(self) -> Iterator[dict]:
+        if self._peeked is not None:
+            line, self._peeked = self._peeked, None
+            yield line
+            if line.get("done"):
+                return
+        while True:
+            line = self._next()
+            yield line
+            if line.get("done"):
+                return
+
+    def _next(self) -> dict:
+        try:
+            raw = next(self._lines, None)
+            while raw is not None and not raw.strip():
+                raw = next(self._lines, None)
+        except requests.exceptions.ConnectionError as err:
+            if "Read timed out" in str(err):
+                raise UpstreamTimeout("Ollama stopped sending tokens for longer than TIMEOUT.") from None
+            raise UpstreamError("The connection to Ollama broke during the reply.") from None
+        except requests.RequestException:
+            raise UpstreamError("The connection to Ollama broke during the reply.") from None
+        if raw is None:
+            raise UpstreamError("Ollama ended the reply before it was complete.")
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            raise UpstreamError("upstream returned malformed stream data") from None
+        if not isinstance(line, dict):
+            raise UpstreamError("upstream returned malformed stream data")
+        if "error" in line:
+            raise APIError(str(line["error"]), code="upstream_error")
+        return line
+
+
+def merge_lines(lines: UpstreamLines) -> dict:
+    """Collect a whole reply from its lines, as Ollama's own non-streamed reply would be."""
+    content: list[str] = []
+    thinking: list[str] = []
+    calls: list[dict] = []
+    logprobs: list[dict] = []
+    done: dict = {}
+    for line in lines:
+        message = line.get("message") or {}
+        content.append(message.get("content") or "")
+        thinking.append(message.get("thinking") or "")
+        calls.extend(message.get("tool_calls") or [])
+        logprobs.extend(message.get("logprobs") or line.get("logprobs") or [])
+        done = line
+    merged = dict(done)
+    merged["message"] = {"role": "assistant", "content": "".join(content)}
+    if any(thinking):
+        merged["message"]["thinking"] = "".join(thinking)
+    if calls:
+        merged["message"]["tool_calls"] = calls
+    if logprobs:
+        merged["message"]["logprobs"] = logprobs
+    merged.pop("logprobs", None)
+    return merged

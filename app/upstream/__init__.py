@@ -1,0 +1,1 @@
+"""Clients for the services the gateway forwards to."""

@@ -1,0 +1,135 @@
+"""The one HTTP client for Ollama's native API: pooled per-thread sessions, timeouts, error mapping."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import APIError
+from ..errors import InvalidRequest
+from ..errors import NotFound
+from ..errors import UpstreamError
+from ..errors import UpstreamTimeout
+from ..errors import UpstreamUnavailable
+
+_ERROR_TEXT_LIMIT = 1000
+
+
+class OllamaClient:
+    """Talks to one Ollama server; safe to share between threads (each thread gets its own Session)."""
+
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float):
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # a proxy from the environment must not capture local traffic
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=2)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def request(self, method: str, path: str, *, body: Any = None, request_id: str | None = None,
+                stream: bool = False, timeout: float | None = None) -> requests.Response:
+        """Send one request; a non-2xx answer or a transport failure raises the mapped APIError."""
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
+        try:
+            response = self._session().request(method, self.base_url + path, data=data, headers=headers,
+                                               stream=stream, timeout=(connect, timeout or self.read_timeout))
+        except requests.Timeout as err:
+            raise UpstreamTimeout(_timeout_message(err, self.base_url)) from None
+        except requests.RequestException as err:
+            raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}") from None
+        if response.status_code >= 400:
+            try:
+                raise map_upstream_error(response.status_code, _error_text(response))
+            finally:
+                response.close()
+        return response
+
+    def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
+        return self._json(self.request("GET", path, request_id=request_id, timeout=timeout))
+
+    def post_json(self, path: str, body: Any, *, request_id: str | None = None, timeout: float | None = None) -> dict:
+        return self._json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout))
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict:
+        try:
+            data = response.json()
+        except (ValueError, requests.RequestException) as err:
+            if isinstance(err, requests.Timeout):
+                raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
+            raise UpstreamError("Ollama returned a reply that is not JSON") from None
+        if not isinstance(data, dict):
+            raise UpstreamError("Ollama returned a reply that is not a JSON object")
+        return data
+
+
+def _reason(err: Exception) -> str:
+    text = str(err)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "Name or service not known" in text or "getaddrinfo" in text:
+        return "host name not found"
+    return type(err).__name__
+
+
+def _timeout_message(err: requests.Timeout, base_url: str) -> str:
+    if isinstance(err, requests.ConnectTimeout):
+        return f"Timed out connecting to Ollama at {base_url}"
+    return "Ollama did not answer in time (TIMEOUT)"
+
+
+def _error_text(response: requests.Response) -> str:
+    """Ollama's `{"error": "..."}` message, or the raw text of a non-JSON body."""
+    try:
+        text = response.text[:_ERROR_TEXT_LIMIT * 4]
+    except requests.RequestException:
+        return f"Ollama answered HTTP {response.status_code}"
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            return data["error"][:_ERROR_TEXT_LIMIT]
+    except ValueError:
+        pass
+    return (text.strip() or f"Ollama answered HTTP {response.status_code}")[:_ERROR_TEXT_LIMIT]
+
+
+def map_upstream_error(status: int, message: str) -> APIError:
+    """Translate an Ollama error status and message into the gateway's error (OpenAI statuses and types)."""
+    if status == 404:
+        if "not found" in message and "model" in message:
+            return NotFound(message, param="model", code="model_not_found")
+        return NotFound(message)
+    if status == 400:
+        code = "unsupported_capability" if "does not support" in message else None
+        return InvalidRequest(message, code=code)
+    if status == 500 and "must be of type" in message:
+        return InvalidRequest(message)
+    if status in (401, 403):
+        kind = "authentication_error" if status == 401 else "permission_error"
+        return APIError(message, status=status, type=kind, code="upstream_" + ("unauthorized" if status == 401 else "forbidden"))
+    if status == 429:
+        return APIError(message, status=429, type="rate_limit_error", code="upstream_rate_limited")
+    if status == 503:
+        return APIError(message, status=503, code="server_busy")
+    if status == 502:
+        return UpstreamError(message)
+    if 400 <= status < 500:
+        return InvalidRequest(message, status=status)
+    return APIError(message, status=500 if status == 500 else 502, code="upstream_error")
