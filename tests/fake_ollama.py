@@ -1,0 +1,256 @@
+"""A fake Ollama speaking the native API's real shapes (NDJSON streams, tool calls, error bodies).
+
+What a chat reply does is steered by directives in the last user message:
+  [[length]]            finish with done_reason "length"
+  [[think]]             thinking lines first, then a line with thinking and content together
+  [[tool NAME {json}]]  a whole tool call (repeatable); [[noid]] makes them old-server style (no id, index 0)
+  [[payload-on-done]]   the done line carries the last content piece
+  [[error-mid]]         two tokens, then a bare {"error": ...} line and the end of the body
+  [[eof]]               two tokens, then the body ends without a done line
+  [[garbage]]           a line that is not JSON
+  [[slow N DELAY]]      N tokens, DELAY seconds apart
+  [[stall SECONDS]]     one token, then silence
+  [[status CODE text]]  an HTTP error before any line
+  [[empty]]             no content at all, just the done line
+A model not in the catalogue answers 404 like Ollama. A last message with role "tool" gets "Tool said: ...".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from datetime import datetime
+from datetime import timezone
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
+
+MODELS = [
+    {"name": "llama3.2:latest", "model": "llama3.2:latest", "modified_at": "2025-05-04T17:37:44.706015396-07:00",
+     "size": 2019393189, "digest": "a80c4f17acd55265feec403c7aef86be0c25983ab279d83f3bcd3abbcb5b8b72",
+     "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
+                 "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}},
+    {"name": "qwen3:latest", "model": "qwen3:latest", "modified_at": "2025-10-26T17:15:24.097767Z",
+     "size": 5200000000, "digest": "b" * 64, "details": {"family": "qwen3"}},
+    {"name": "hf.co/org/repo:q4", "model": "hf.co/org/repo:q4", "modified_at": "2026-01-02T03:04:05Z",
+     "size": 1, "digest": "c" * 64, "details": {}},
+]
+KNOWN = {m["model"] for m in MODELS} | {m["model"].split(":")[0] for m in MODELS if m["model"].endswith(":latest")}
+_DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?: ([^\]]*))?\]\]")
+
+
+def now_stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+def tokens(text: str) -> list[str]:
+    """Token-sized pieces that keep their spaces, like a real tokenizer's output."""
+    return re.findall(r"\s*\S+|\s+", text) or [""]
+
+
+class FakeOllama:
+    """Runs in a thread on 127.0.0.1; records what it was sent."""
+
+    def __init__(self, version: str = "0.12.10"):
+        self.version = version
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.aborted = 0
+        self.completed = 0
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> FakeOllama:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def last(self, path: str = "/api/chat") -> dict:
+        with self.lock:
+            return next(r["body"] for r in reversed(self.requests) if r["path"] == path)
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self._record(None)
+                if self.path == "/":
+                    return self._send(200, "Ollama is running", "text/plain")
+                if self.path == "/api/version":
+                    return self._send(200, {"version": fake.version})
+                if self.path == "/api/tags":
+                    return self._send(200, {"models": MODELS})
+                return self._send(404, "404 page not found", "text/plain")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"null")
+                except ValueError:
+                    return self._send(400, {"error": "invalid character in JSON"})
+                self._record(body)
+                if not isinstance(body, dict):
+                    return self._send(400, {"error": "missing request body"})
+                if self.path == "/api/show":
+                    return self._show(body)
+                if self.path == "/api/embed":
+                    return self._embed(body)
+                if self.path == "/api/chat":
+                    return self._chat(body)
+                return self._send(404, "404 page not found", "text/plain")
+
+            def _record(self, body):
+                with fake.lock:
+                    fake.requests.append({"path": self.path, "body": body})
+                    fake.headers.append(dict(self.headers))
+
+            def _send(self, status, payload, content_type="application/json; charset=utf-8"):
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _show(self, body):
+                name = body.get("model") or body.get("name") or ""
+                model = next((m for m in MODELS if name in (m["model"], m["model"].split(":")[0])), None)
+                if model is None:
+                    return self._send(404, {"error": f"model '{name}' not found"})
+                return self._send(200, {"modified_at": model["modified_at"], "details": model["details"],
+                                        "capabilities": ["completion", "tools"]})
+
+            def _embed(self, body):
+                if body.get("model") not in KNOWN:
+                    return self._send(404, {"error": f"model \"{body.get('model')}\" not found, try pulling it first"})
+                texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
+                vectors = [[0.010071029, -0.0017594862, 0.05007221][: body.get("dimensions") or 3] for _ in texts]
+                return self._send(200, {"model": body["model"], "embeddings": vectors,
+                                        "total_duration": 1000, "prompt_eval_count": 8 * len(texts)})
+
+            def _chat(self, body):
+                model = body.get("model", "")
+                if not model:
+                    return self._send(400, {"error": "model is required"})
+                if model not in KNOWN:
+                    return self._send(404, {"error": f"model '{model}' not found"})
+                messages = body.get("messages") or []
+                last = messages[-1] if messages else {}
+                text = last.get("content") or ""
+                directives = {}
+                calls = []
+                for match in _DIRECTIVE.finditer(text):
+                    if match.group(1) == "tool":
+                        name, _, args = (match.group(2) or "").partition(" ")
+                        calls.append((name, json.loads(args or "{}")))
+                    else:
+                        directives[match.group(1)] = (match.group(2) or "").split(" ", 1)
+                if "status" in directives:
+                    code, message = directives["status"][0], (directives["status"][1:] or ["boom"])[0]
+                    return self._send(int(code), {"error": message})
+                said = _DIRECTIVE.sub("", text).strip()
+                if last.get("role") == "tool":
+                    reply = f"Tool said: {text}"
+                else:
+                    reply = "" if calls and not said else "Hello! You said: " + said
+                lines = self._lines(body, reply, directives, calls)
+                if body.get("stream") is False:
+                    return self._whole(body, lines)
+                self._stream(lines, directives)
+
+            def _lines(self, body, reply, directives, calls):
+                model = body["model"]
+                head = {"model": model}
+                out = []
+                if "think" in directives:
+                    out.append({**head, "message": {"role": "assistant", "content": "", "thinking": "Let me think."}})
+                    out.append({**head, "message": {"role": "assistant", "content": "Thought", "thinking": " Done."}})
+                pieces = [] if "empty" in directives or not reply else tokens(reply)
+                if "slow" in directives:
+                    pieces = [f"tok{i} " for i in range(int(directives["slow"][0]))]
+                carry = pieces.pop() if "payload-on-done" in directives and pieces else ""
+                for piece in pieces:
+                    out.append({**head, "message": {"role": "assistant", "content": piece}})
+                for i, (name, args) in enumerate(calls):
+                    function = {"index": 0 if "noid" in directives else i, "name": name, "arguments": args}
+                    call = {"function": function} if "noid" in directives else {"id": f"call_{i:08d}", "function": function}
+                    out.append({**head, "message": {"role": "assistant", "content": "", "tool_calls": [call]}})
+                prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
+                done = {**head, "message": {"role": "assistant", "content": carry}, "done": True,
+                        "done_reason": "length" if "length" in directives else "stop",
+                        "total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_count": prompt_tokens,
+                        "prompt_eval_duration": 342546000, "eval_count": len(out) + 1, "eval_duration": 4535599000}
+                out.append(done)
+                return out
+
+            def _whole(self, body, lines):
+                merged = dict(lines[-1])
+                merged["message"] = {"role": "assistant",
+                                     "content": "".join(l["message"].get("content", "") for l in lines)}
+                thinking = "".join(l["message"].get("thinking", "") for l in lines)
+                if thinking:
+                    merged["message"]["thinking"] = thinking
+                calls = [c for l in lines for c in l["message"].get("tool_calls", [])]
+                if calls and body.get("tools"):
+                    merged["message"]["tool_calls"] = calls
+                merged["created_at"] = now_stamp()
+                self._send(200, merged)
+
+            def _stream(self, lines, directives):
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                delay = float((directives.get("slow") or [0, 0.2])[1:][0] if "slow" in directives else 0)
+                try:
+                    for i, line in enumerate(lines):
+                        if i == 2 and "error-mid" in directives:
+                            self._chunk({"error": "an error was encountered while running the model"})
+                            break
+                        if i == 2 and "eof" in directives:
+                            break
+                        if i == 1 and "garbage" in directives:
+                            self._chunk_raw(b"this is not json\n")
+                            break
+                        if i == 1 and "stall" in directives:
+                            time.sleep(float(directives["stall"][0]))
+                        self._chunk({**line, "created_at": now_stamp(), "done": line.get("done", False)})
+                        if delay and not line.get("done"):
+                            time.sleep(delay)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                    with fake.lock:
+                        fake.completed += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    with fake.lock:
+                        fake.aborted += 1
+                    self.close_connection = True
+
+            def _chunk(self, obj):
+                self._chunk_raw(json.dumps(obj).encode() + b"\n")
+
+            def _chunk_raw(self, data: bytes):
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                self.wfile.flush()
+
+        return Handler
+
+
+if __name__ == "__main__":  # handy for manual runs: python tests/fake_ollama.py
+    server = FakeOllama().start()
+    print(server.url, flush=True)
+    server.thread.join()

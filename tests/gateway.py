@@ -1,0 +1,92 @@
+"""Start the real gateway under gunicorn as a subprocess on a free loopback port, and read its logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def clean_env(settings: dict) -> dict:
+    """Only what the process needs: no developer settings, no proxies, no .env, no llamagate.yaml."""
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "SYSTEMROOT") if k in os.environ}
+    empty = Path(tempfile.gettempdir()) / "llamagate-empty.yaml"
+    empty.write_text("")
+    env.update({"ENV_FILE": "", "CONFIG_FILE": str(empty), "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
+    env.update({k: str(v) for k, v in settings.items()})
+    return env
+
+
+class Gateway:
+    """One gateway process; `url` is its base URL, `log_lines()` its parsed stdout."""
+
+    def __init__(self, settings: dict, command: list[str] | None = None, cwd: Path = ROOT):
+        self.port = int(settings.get("PORT") or free_port())
+        self.settings = {**settings, "PORT": self.port}
+        scheme = "https" if str(settings.get("TLS_ENABLED", "")).lower() == "true" else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.command = command or GUNICORN
+        self.cwd = cwd
+        self.log_path = Path(tempfile.mkstemp(prefix="llamagate-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> Gateway:
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=clean_env(self.settings),
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                requests.get(self.url + "/health/live", timeout=1, verify=False)
+                return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"gateway did not start:\n{self.output()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if hasattr(self, "_log"):
+            self._log.close()
+        return self.process.returncode if self.process else None
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def log_lines(self) -> list[dict]:
+        """Every stdout line, each of which must be a JSON object."""
+        return [json.loads(line) for line in self.output().splitlines() if line.strip()]
+
+    def wait_for_log(self, predicate, timeout: float = 5.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for entry in self.log_lines():
+                if predicate(entry):
+                    return entry
+            time.sleep(0.05)
+        raise AssertionError(f"no matching log line in:\n{self.output()[-3000:]}")
