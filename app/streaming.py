@@ -28,4 +28,4 @@ def sse_error(err: APIError) -> bytes:
 def sse_response(events: Iterator[bytes], headers: dict | None = None) -> Response:
     """Stream `events` unbuffered; the request context stays available to the generator."""
     return Response(stream_with_context(events), mimetype="text/event-stream",
-                    headers={**SSE_HEADERS, **(headers or {})}, direct_passthrough=True)
+                    headers={**SSE_HEADERS, **(headers or {})})

@@ -49,6 +49,13 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"\s*\S+|\s+", text) or [""]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """Clients that hang up are part of the tests, not errors."""
+
+
 class FakeOllama:
     """Runs in a thread on 127.0.0.1; records what it was sent."""
 
@@ -59,8 +66,7 @@ class FakeOllama:
         self.aborted = 0
         self.completed = 0
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

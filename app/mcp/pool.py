@@ -1,0 +1,371 @@
+"""MCPPool: the thread-safe, synchronous front of every MCP server connection in a worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import threading
+import time
+import weakref
+from collections.abc import Coroutine, Mapping
+from typing import Any, TypeVar
+
+from loguru import logger
+
+from .config import MCPSettings, ServerConfig, parse_server_config
+from .errors import MCPConfigError, MCPError, PromptError, ResourceError, ServerExists, ServerNotFound, ToolDenied
+from .errors import ServerUnavailable, ToolTimeout
+from .naming import ToolFilter
+from .results import format_resource_contents, format_tool_result
+from .supervisor import ServerSupervisor, describe_error
+from .tools import Catalog, ExposedTool, ToolResult
+
+T = TypeVar("T")
+BACKSTOP = 5.0  # extra seconds a request thread waits beyond the MCP-level timeout
+
+
+class MCPPool:
+    """Connections to all configured MCP servers, shared by every request thread of one process.
+
+    One asyncio loop runs in a daemon thread; each server has an owner task that connects,
+    lists its tools, and reconnects with backoff (0.5 s doubling to 30 s) when the server fails or
+    dies. Request threads call the methods below, which run coroutines on that loop and wait with
+    a bounded timeout. Calls to one server run concurrently (up to its ``max_concurrency``).
+
+    Call ``start()`` in each worker after the fork, ``close()`` at shutdown. Runtime errors are
+    ``app.mcp.errors.MCPError`` subclasses; listings are plain JSON-able dicts. While a server is
+    down its tools are left out of ``exposed_tools()`` but still ``resolve()``, so a late call
+    gets ``ServerUnavailable`` rather than an unknown-tool error.
+    """
+
+    def __init__(self, settings: MCPSettings) -> None:
+        self.settings = settings
+        self.tool_filter = ToolFilter(settings.allow_tools, settings.deny_tools)
+        self._lock = threading.Lock()
+        self._configs: dict[str, ServerConfig] = {cfg.name: cfg for cfg in settings.servers}
+        self._servers = self._new_supervisors()
+        self._catalog = Catalog()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._closed = False
+        self._atexit: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop thread and connect every enabled server (idempotent, non-blocking)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("MCPPool is closed")
+            if self._loop is not None and self._pid == os.getpid():
+                return
+            if self._pid is not None:
+                # A pool copied by fork() after start() has no thread: start from the configs again.
+                self._servers = self._new_supervisors()
+            self._pid = os.getpid()
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-pool", daemon=True)
+            self._thread.start()
+            ref = weakref.ref(self)
+            self._atexit = lambda: (pool := ref()) is not None and pool.close()
+            atexit.register(self._atexit)
+        self._run(self._start_all(), 10.0)
+
+    def _new_supervisors(self) -> dict[str, ServerSupervisor]:
+        return {name: ServerSupervisor(cfg, self._rebuild_catalog) for name, cfg in self._configs.items()}
+
+    async def _start_all(self) -> None:
+        for server in self._supervisors():
+            if server.cfg.enabled:
+                server.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Disconnect everything (stdio children are stopped) and end the loop thread. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            loop, thread, servers = self._loop, self._thread, list(self._servers.values())
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+        if loop is None or self._pid != os.getpid():
+            return
+        try:
+            future = asyncio.run_coroutine_threadsafe(_stop_all(servers, timeout), loop)
+            future.result(timeout + BACKSTOP)
+        except Exception as exc:  # noqa: BLE001 - shutting down regardless
+            logger.warning("MCP pool did not close cleanly: {}", describe_error(exc))
+        loop.call_soon_threadsafe(loop.stop)
+        if thread is not None:
+            thread.join(timeout=BACKSTOP)
+        if not loop.is_running():
+            loop.close()
+
+    def wait_ready(self, timeout: float, names: list[str] | None = None) -> bool:
+        """Wait until each enabled server (or each of ``names``) has connected or failed once.
+
+        Returns whether all of them got that far within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        for server in self._supervisors():
+            if (names is None and not server.cfg.enabled) or (names is not None and server.cfg.name not in names):
+                continue
+            if not server.attempted.wait(max(deadline - time.monotonic(), 0)):
+                return False
+        return True
+
+    # -- state and tools -------------------------------------------------------------------
+
+    def states(self) -> list[dict[str, Any]]:
+        """The state of every server, in configuration order (see ``state``)."""
+        return [server.snapshot() for server in self._supervisors()]
+
+    def state(self, name: str) -> dict[str, Any]:
+        """One server's state: ``status`` (starting|ready|failed|restarting|stopped), ``last_error``,
+        ``pid`` (stdio), ``protocol_version``, ``tool_count``, ``last_call_latency_ms``,
+        ``restarts``, ``transport``, and ``url`` or ``command`` without credentials.
+
+        :raises ServerNotFound:
+        """
+        return self._get(name).snapshot()
+
+    def exposed_tools(self) -> list[ExposedTool]:
+        """Allowed tools of the servers that are ready, sorted by exposed name."""
+        ready = {s.cfg.name for s in self._supervisors() if s.status == "ready"}
+        return self._catalog.allowed(self.tool_filter, ready)
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """``exposed_tools()`` in the OpenAI ``tools`` format."""
+        return [tool.as_openai_tool() for tool in self.exposed_tools()]
+
+    def resolve(self, exposed_name: str) -> tuple[str, str] | None:
+        """The ``(server, original tool name)`` behind an exposed name, allowed or not."""
+        tool = self._catalog.by_name.get(exposed_name)
+        return (tool.server, tool.tool) if tool else None
+
+    def list_tools(self, server: str) -> list[dict[str, Any]]:
+        """Every tool the server listed, with ``exposed_name`` and whether the filters ``allowed`` it."""
+        self._get(server)
+        return [
+            {
+                "name": tool.tool,
+                "exposed_name": tool.exposed_name,
+                "description": tool.description,
+                "input_schema": dict(tool.input_schema),
+                "allowed": self.tool_filter.allows(tool.server, tool.tool, tool.exposed_name),
+            }
+            for tool in self._catalog.tools
+            if tool.server == server
+        ]
+
+    def _rebuild_catalog(self) -> None:
+        catalog = Catalog.build({s.cfg.name: s.tools for s in self._supervisors()})
+        with self._lock:
+            self._catalog = catalog
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def call_tool(
+        self,
+        server: str,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> ToolResult:
+        """Run a tool; its text is formatted and capped at ``max_tool_result_size`` bytes.
+
+        A tool that reports failure returns ``is_error=True`` (text starts with ``Error: ``).
+
+        :raises ServerNotFound, ToolDenied, ToolNotFound, ServerUnavailable, ToolTimeout, ToolCallFailed:
+        """
+        supervisor = self._get(server)
+        exposed = self._catalog.by_origin.get((server, tool))
+        if not self.tool_filter.allows(server, tool, exposed.exposed_name if exposed else None):
+            raise ToolDenied(f"tool {tool!r} of MCP server {server!r} is not allowed", server=server, tool=tool)
+        limit = timeout if timeout is not None else self.settings.default_tool_timeout
+        log = logger.bind(mcp_server=server, request_id=request_id)
+        started = time.monotonic()
+        try:
+            result = self._run(supervisor.call_tool(tool, dict(arguments or {}), limit, request_id), limit + BACKSTOP)
+        except concurrent.futures.TimeoutError:
+            error: MCPError = ToolTimeout(f"tool {tool!r} timed out after {limit:g}s", server=server, tool=tool)
+            self._log_call(log, server, tool, started, type(error).__name__, request_id)
+            raise error from None
+        except MCPError as exc:
+            self._log_call(log, server, tool, started, type(exc).__name__, request_id)
+            raise
+        text = format_tool_result(result, self.settings.max_tool_result_size)
+        duration = self._log_call(log, server, tool, started, "error" if result.is_error else "ok", request_id)
+        return ToolResult(text=text, is_error=bool(result.is_error), duration_ms=duration)
+
+    @staticmethod
+    def _log_call(log: Any, server: str, tool: str, started: float, outcome: str, request_id: str | None) -> float:
+        duration = round((time.monotonic() - started) * 1000, 1)
+        log.info("MCP tool {}.{} {} in {} ms (request {})", server, tool, outcome, duration, request_id or "-")
+        return duration
+
+    def list_resources(self, server: str) -> list[dict[str, Any]]:
+        """Every resource the server lists (all pages).
+
+        :raises ServerNotFound, ServerUnavailable, ResourceError:
+        """
+        return self._listing(server, "resources", "list_resources", ResourceError)
+
+    def list_resource_templates(self, server: str) -> list[dict[str, Any]]:
+        """Every resource template the server lists (all pages)."""
+        return self._listing(server, "resources", "list_resource_templates", ResourceError, "resource_templates")
+
+    def list_prompts(self, server: str) -> list[dict[str, Any]]:
+        """Every prompt the server lists (all pages).
+
+        :raises ServerNotFound, ServerUnavailable, PromptError:
+        """
+        return self._listing(server, "prompts", "list_prompts", PromptError)
+
+    def read_resource(self, server: str, uri: str, max_bytes: int | None = None) -> str:
+        """The resource's text contents joined with "\\n" (blobs described), capped at ``max_bytes``.
+
+        :raises ServerNotFound, ServerUnavailable, ResourceError:
+        """
+        supervisor = self._get(server)
+        cap = max_bytes if max_bytes is not None else self.settings.max_tool_result_size
+        result = self._request(supervisor, lambda c: c.read_resource(uri), ResourceError, f"reading {uri!r}")
+        return format_resource_contents(result.contents, cap)
+
+    def get_prompt(self, server: str, name: str, arguments: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``prompts/get`` as a dict (``description``, ``messages``); argument values become strings.
+
+        :raises ServerNotFound, ServerUnavailable, PromptError:
+        """
+        supervisor = self._get(server)
+        args = {str(k): v if isinstance(v, str) else str(v) for k, v in (arguments or {}).items()}
+        result = self._request(supervisor, lambda c: c.get_prompt(name, args), PromptError, f"prompt {name!r}")
+        return _dump(result)
+
+    def _listing(
+        self, server: str, capability: str, method: str, error: type[MCPError], field: str | None = None
+    ) -> list[dict[str, Any]]:
+        supervisor = self._get(server)
+
+        async def fetch(client: Any) -> list[Any]:
+            if getattr(client.server_capabilities, capability) is None:
+                return []
+            return await supervisor.paginate(getattr(client, method), field or capability)
+
+        return [_dump(item) for item in self._request(supervisor, fetch, error, method)]
+
+    def _request(self, supervisor: ServerSupervisor, make: Any, error: type[MCPError], what: str) -> Any:
+        name = supervisor.cfg.name
+
+        async def run() -> Any:
+            return await supervisor.request(make(supervisor.connected()))
+
+        try:
+            return self._run(run(), supervisor.cfg.timeout + BACKSTOP)
+        except (ServerUnavailable, ServerNotFound):
+            raise
+        except concurrent.futures.TimeoutError:
+            raise error(f"{what} on MCP server {name!r} timed out", server=name) from None
+        except Exception as exc:  # noqa: BLE001 - protocol errors from the server
+            raise error(f"{what} on MCP server {name!r} failed: {describe_error(exc)}", server=name) from exc
+
+    # -- runtime management ----------------------------------------------------------------
+
+    def add_server(self, cfg: ServerConfig | Mapping[str, Any]) -> dict[str, Any]:
+        """Add and connect a server (a ServerConfig or a raw entry, validated without ${VAR}).
+
+        Returns its state right away; use ``wait_ready(timeout, [name])`` to wait for it.
+
+        :raises MCPConfigError: invalid entry, or stdio while ``allow_runtime_stdio`` is off.
+        :raises ServerExists:
+        """
+        if not isinstance(cfg, ServerConfig):
+            cfg = parse_server_config(cfg, "<runtime>")
+        if cfg.transport == "stdio" and not self.settings.allow_runtime_stdio:
+            raise MCPConfigError("<runtime>: server.transport: stdio servers cannot be added at runtime "
+                                 "(set mcp.allow_runtime_stdio to allow it)")
+        server = ServerSupervisor(cfg, self._rebuild_catalog)
+        with self._lock:
+            if cfg.name in self._configs:
+                raise ServerExists(f"MCP server {cfg.name!r} already exists", server=cfg.name)
+            self._configs[cfg.name] = cfg
+            self._servers = {**self._servers, cfg.name: server}
+            running = self._loop is not None and not self._closed
+        if running and cfg.enabled:
+            self._run(_start(server), 5.0)
+        return server.snapshot()
+
+    def remove_server(self, name: str) -> None:
+        """Disconnect and forget a server.
+
+        :raises ServerNotFound:
+        """
+        server = self._get(name)
+        with self._lock:
+            self._configs.pop(name, None)
+            self._servers = {k: v for k, v in self._servers.items() if k != name}
+        self._run(server.stop(10.0), 10.0 + BACKSTOP)
+        self._rebuild_catalog()
+
+    def restart(self, name: str) -> dict[str, Any]:
+        """Reconnect a server now (a disabled or stopped one is started). Returns its state."""
+        server = self._get(name)
+        self._run(_restart(server), 5.0)
+        return server.snapshot()
+
+    def refresh(self, name: str) -> dict[str, Any]:
+        """Re-list a server's tools now. Returns its state.
+
+        :raises ServerNotFound, ServerUnavailable:
+        """
+        server = self._get(name)
+        self._run(server.refresh(), server.cfg.timeout + BACKSTOP)
+        return server.snapshot()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _supervisors(self) -> list[ServerSupervisor]:
+        with self._lock:
+            return list(self._servers.values())
+
+    def _get(self, name: str) -> ServerSupervisor:
+        with self._lock:
+            server = self._servers.get(name)
+        if server is None:
+            raise ServerNotFound(f"no MCP server named {name!r}", server=name)
+        return server
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        loop = self._loop
+        if loop is None or self._closed or self._pid != os.getpid():
+            coro.close()
+            raise ServerUnavailable("the MCP pool is not running (start() not called, or closed)")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("MCPPool methods must not be called from its own event loop")
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+
+async def _start(server: ServerSupervisor) -> None:
+    server.start()
+
+
+async def _restart(server: ServerSupervisor) -> None:
+    server.request_restart()
+
+
+async def _stop_all(servers: list[ServerSupervisor], timeout: float) -> None:
+    await asyncio.gather(*(server.stop(timeout) for server in servers), return_exceptions=True)
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
