@@ -1,0 +1,108 @@
+"""Settings: precedence of the sources, and one clear message for each bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError
+from app.config import load_settings
+from app.durations import parse_duration
+
+
+@pytest.fixture(autouse=True)
+def in_empty_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no llamagate.yaml or .env from the developer's checkout
+
+
+def test_defaults():
+    s = load_settings({})
+    assert (s["OLLAMA_HOST"], s["PORT"], s["RATE_LIMIT_RPS"], s["TIMEOUT"], s["SHUTDOWN_TIMEOUT"]) == (
+        "http://localhost:11434", 11435, 50.0, 300.0, 30.0)
+    assert (s["CACHE_ENABLED"], s["CACHE_TTL"], s["CACHE_MAX_ENTRIES"], s["API_KEY"], s["DEBUG"]) == (
+        True, 3600.0, 1000, "", False)
+    assert s["MAX_REQUEST_BODY"] == 20_000_000 and s["WORKERS"] == 1
+
+
+def test_precedence_defaults_yaml_dotenv_environment(tmp_path):
+    (tmp_path / "llamagate.yaml").write_text("port: 1000\ntimeout: 1m\ndebug: true\nrate_limit_rps: 7\n")
+    (tmp_path / ".env").write_text("PORT=2000\nTIMEOUT=2m\n")
+    s = load_settings({"PORT": "3000"})
+    assert (s["PORT"], s["TIMEOUT"], s["DEBUG"], s["RATE_LIMIT_RPS"]) == (3000, 120.0, True, 7.0)
+
+
+def test_config_file_named_by_env_and_mcp_section_kept(tmp_path):
+    path = tmp_path / "other.yaml"
+    path.write_text("OLLAMA_HOST: http://gpu-box:11434\nmcp:\n  enabled: true\n  servers: []\n")
+    s = load_settings({"CONFIG_FILE": str(path)})
+    assert s["OLLAMA_HOST"] == "http://gpu-box:11434" and s["MCP"] == {"enabled": True, "servers": []}
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"PORT": "0"}, "PORT='0'"),
+    ({"PORT": "http"}, "PORT='http': must be a whole number"),
+    ({"OLLAMA_HOST": "localhost:11434"}, "OLLAMA_HOST='localhost:11434': must be an http:// or https:// URL"),
+    ({"RATE_LIMIT_RPS": "-1"}, "RATE_LIMIT_RPS='-1'"),
+    ({"RATE_LIMIT_SCOPE": "user"}, "RATE_LIMIT_SCOPE='user'"),
+    ({"RATE_LIMIT_STORAGE_URI": "redis"}, "must be a storage URI"),
+    ({"DEBUG": "maybe"}, "DEBUG='maybe': must be true or false"),
+    ({"TIMEOUT": "45m"}, "TIMEOUT='45m': must be more than 0 and at most 30m"),
+    ({"TIMEOUT": "0s"}, "TIMEOUT='0s'"),
+    ({"TIMEOUT": "5 minutes"}, "TIMEOUT='5 minutes': must be a duration"),
+    ({"SHUTDOWN_TIMEOUT": "-5s"}, "SHUTDOWN_TIMEOUT='-5s'"),
+    ({"CACHE_TTL": "0"}, "CACHE_TTL='0': must be greater than 0"),
+    ({"CACHE_MAX_ENTRIES": "1.5"}, "CACHE_MAX_ENTRIES='1.5': must be a whole number"),
+    ({"MAX_REQUEST_BODY": "lots"}, "MAX_REQUEST_BODY='lots': must be a size"),
+    ({"THREADS": "0"}, "THREADS='0'"),
+    ({"TLS_ENABLED": "true"}, "TLS_CERT_FILE='': is required when TLS_ENABLED=true"),
+    ({"TLS_ENABLED": "true", "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"},
+     "'/nonexistent.pem' is not a readable file"),
+])
+def test_each_bad_value_names_setting_value_and_rule(environ, message):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_secret_values_are_not_echoed(tmp_path):
+    (tmp_path / "llamagate.yaml").write_text("api_key: [1, 2]\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    assert "API_KEY=***" in str(caught.value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("port: 1\ntimeout: [1\n", "line 3"),
+    ("port: 1\n  bad: indent\n", "line 2"),
+    ("- a\n- b\n", "top level must be a mapping"),
+    ("prot: 1\n", "unknown setting 'prot'"),
+    ("mcp: 3\n", "'mcp' must be a mapping"),
+])
+def test_bad_config_files(tmp_path, text, message):
+    (tmp_path / "llamagate.yaml").write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings({})
+    assert message in str(caught.value) and "llamagate.yaml" in str(caught.value)
+
+
+def test_missing_named_config_file():
+    with pytest.raises(ConfigError, match="cannot read config file /nope.yaml"):
+        load_settings({"CONFIG_FILE": "/nope.yaml"})
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("2m30s", 150), ("1h", 3600),
+                                               ("250ms", 0.25), ("1.5h", 5400), ("90", 90)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5x", "m5", "-1s", "1s2", "five"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(("text", "size"), [("20MB", 20_000_000), ("512KiB", 524_288), ("1048576", 1_048_576),
+                                            ("1.5mb", 1_500_000), ("2 GiB", 2 * 1024**3)])
+def test_sizes(text, size):
+    assert load_settings({"MAX_REQUEST_BODY": text})["MAX_REQUEST_BODY"] == size
