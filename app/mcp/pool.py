@@ -14,19 +14,20 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
+from . import calls
 from .config import MCPSettings, ServerConfig, parse_server_config
-from .errors import MCPConfigError, MCPError, PromptError, ResourceError, ServerExists, ServerNotFound, ToolDenied
-from .errors import ServerUnavailable, ToolTimeout
+from .content import ContentAPI
+from .errors import MCPConfigError, MCPError, ServerExists, ServerNotFound, ServerUnavailable, ToolDenied, ToolTimeout
 from .naming import ToolFilter
-from .results import format_resource_contents, format_tool_result
-from .supervisor import ServerSupervisor, describe_error
+from .results import format_tool_result
+from .supervisor import ServerSupervisor
 from .tools import Catalog, ExposedTool, ToolResult
 
 T = TypeVar("T")
 BACKSTOP = 5.0  # extra seconds a request thread waits beyond the MCP-level timeout
 
 
-class MCPPool:
+class MCPPool(ContentAPI):
     """Connections to all configured MCP servers, shared by every request thread of one process.
 
     One asyncio loop runs in a daemon thread; each server has an owner task that connects,
@@ -97,7 +98,7 @@ class MCPPool:
             future = asyncio.run_coroutine_threadsafe(_stop_all(servers, timeout), loop)
             future.result(timeout + BACKSTOP)
         except Exception as exc:  # noqa: BLE001 - shutting down regardless
-            logger.warning("MCP pool did not close cleanly: {}", describe_error(exc))
+            logger.warning("MCP pool did not close cleanly: {}", calls.describe_error(exc))
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout=BACKSTOP)
@@ -190,7 +191,8 @@ class MCPPool:
         log = logger.bind(mcp_server=server, request_id=request_id)
         started = time.monotonic()
         try:
-            result = self._run(supervisor.call_tool(tool, dict(arguments or {}), limit, request_id), limit + BACKSTOP)
+            call = calls.call_tool(supervisor, tool, dict(arguments or {}), limit, request_id)
+            result = self._run(call, limit + BACKSTOP)
         except concurrent.futures.TimeoutError:
             error: MCPError = ToolTimeout(f"tool {tool!r} timed out after {limit:g}s", server=server, tool=tool)
             self._log_call(log, server, tool, started, type(error).__name__, request_id)
@@ -207,71 +209,6 @@ class MCPPool:
         duration = round((time.monotonic() - started) * 1000, 1)
         log.info("MCP tool {}.{} {} in {} ms (request {})", server, tool, outcome, duration, request_id or "-")
         return duration
-
-    def list_resources(self, server: str) -> list[dict[str, Any]]:
-        """Every resource the server lists (all pages).
-
-        :raises ServerNotFound, ServerUnavailable, ResourceError:
-        """
-        return self._listing(server, "resources", "list_resources", ResourceError)
-
-    def list_resource_templates(self, server: str) -> list[dict[str, Any]]:
-        """Every resource template the server lists (all pages)."""
-        return self._listing(server, "resources", "list_resource_templates", ResourceError, "resource_templates")
-
-    def list_prompts(self, server: str) -> list[dict[str, Any]]:
-        """Every prompt the server lists (all pages).
-
-        :raises ServerNotFound, ServerUnavailable, PromptError:
-        """
-        return self._listing(server, "prompts", "list_prompts", PromptError)
-
-    def read_resource(self, server: str, uri: str, max_bytes: int | None = None) -> str:
-        """The resource's text contents joined with "\\n" (blobs described), capped at ``max_bytes``.
-
-        :raises ServerNotFound, ServerUnavailable, ResourceError:
-        """
-        supervisor = self._get(server)
-        cap = max_bytes if max_bytes is not None else self.settings.max_tool_result_size
-        result = self._request(supervisor, lambda c: c.read_resource(uri), ResourceError, f"reading {uri!r}")
-        return format_resource_contents(result.contents, cap)
-
-    def get_prompt(self, server: str, name: str, arguments: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``prompts/get`` as a dict (``description``, ``messages``); argument values become strings.
-
-        :raises ServerNotFound, ServerUnavailable, PromptError:
-        """
-        supervisor = self._get(server)
-        args = {str(k): v if isinstance(v, str) else str(v) for k, v in (arguments or {}).items()}
-        result = self._request(supervisor, lambda c: c.get_prompt(name, args), PromptError, f"prompt {name!r}")
-        return _dump(result)
-
-    def _listing(
-        self, server: str, capability: str, method: str, error: type[MCPError], field: str | None = None
-    ) -> list[dict[str, Any]]:
-        supervisor = self._get(server)
-
-        async def fetch(client: Any) -> list[Any]:
-            if getattr(client.server_capabilities, capability) is None:
-                return []
-            return await supervisor.paginate(getattr(client, method), field or capability)
-
-        return [_dump(item) for item in self._request(supervisor, fetch, error, method)]
-
-    def _request(self, supervisor: ServerSupervisor, make: Any, error: type[MCPError], what: str) -> Any:
-        name = supervisor.cfg.name
-
-        async def run() -> Any:
-            return await supervisor.request(make(supervisor.connected()))
-
-        try:
-            return self._run(run(), supervisor.cfg.timeout + BACKSTOP)
-        except (ServerUnavailable, ServerNotFound):
-            raise
-        except concurrent.futures.TimeoutError:
-            raise error(f"{what} on MCP server {name!r} timed out", server=name) from None
-        except Exception as exc:  # noqa: BLE001 - protocol errors from the server
-            raise error(f"{what} on MCP server {name!r} failed: {describe_error(exc)}", server=name) from exc
 
     # -- runtime management ----------------------------------------------------------------
 
@@ -308,7 +245,9 @@ class MCPPool:
         with self._lock:
             self._configs.pop(name, None)
             self._servers = {k: v for k, v in self._servers.items() if k != name}
-        self._run(server.stop(10.0), 10.0 + BACKSTOP)
+            running = self._loop is not None and not self._closed
+        if running:
+            self._run(server.stop(10.0), 10.0 + BACKSTOP)
         self._rebuild_catalog()
 
     def restart(self, name: str) -> dict[str, Any]:
@@ -366,6 +305,3 @@ async def _restart(server: ServerSupervisor) -> None:
 async def _stop_all(servers: list[ServerSupervisor], timeout: float) -> None:
     await asyncio.gather(*(server.stop(timeout) for server in servers), return_exceptions=True)
 
-
-def _dump(model: Any) -> dict[str, Any]:
-    return model.model_dump(mode="json", by_alias=True, exclude_none=True)

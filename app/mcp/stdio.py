@@ -111,8 +111,10 @@ async def stdio_transport(
                             await deliver(line)
                         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                             delivering = False  # the session is gone: keep draining so the child can exit
-        await to_session.aclose()
+        with anyio.move_on_after(0.5):
+            await process.wait()  # usually immediate: lets the exit code reach the log
         died()
+        await to_session.aclose()
 
     async def write_stdin() -> None:
         assert process.stdin is not None

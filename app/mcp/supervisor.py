@@ -5,35 +5,33 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
-import httpx2
 from loguru import logger
-from mcp import Client, MCPError as SDKError
-from mcp.client.subscriptions import ToolsListChanged
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT, Implementation, ToolListChangedNotification
+from mcp import Client
+from mcp.client.subscriptions import SubscriptionLost, ToolsListChanged
+from mcp_types import Implementation, ToolListChangedNotification
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
 
+from .calls import describe_error, paginate, request
 from .config import ServerConfig
-from .errors import MCPError, ServerUnavailable, ToolCallFailed, ToolNotFound, ToolTimeout
-from .transports import REQUEST_ID, open_transport
+from .errors import ServerUnavailable
+from .transports import open_transport
 
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a connection that lived this long resets the backoff
-MAX_PAGES = 100
-# Transport-level failures that mean the connection is gone, whatever the call was.
-_DEAD = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError, OSError)
 
 
 class ServerSupervisor:
     """Keeps one MCP server connected: the owner task enters *and* exits the SDK ``Client``.
 
     Everything but ``snapshot()`` and ``attempted`` runs in the pool's loop thread. Other tasks
-    share ``client`` (the SDK multiplexes requests) behind a semaphore of ``max_concurrency``.
+    share ``client`` (the SDK multiplexes requests) behind ``semaphore`` (``max_concurrency``);
+    see ``app.mcp.calls``. Statuses: starting → ready; a failed attempt → failed; a lost
+    connection or restart() → restarting; stop() → stopped.
     """
 
     def __init__(self, cfg: ServerConfig, on_tools_changed: Callable[[], None]) -> None:
@@ -53,10 +51,11 @@ class ServerSupervisor:
         self._wake = asyncio.Event()
         self._refresh_wanted = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
-        self._semaphore = asyncio.Semaphore(cfg.max_concurrency)
+        self.semaphore = asyncio.Semaphore(cfg.max_concurrency)
         self._stopping = False
         self._restart_now = False
         self._failures = 0
+        self._live = False  # True while the published client is believed to work
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -88,12 +87,12 @@ class ServerSupervisor:
             self._wake.set()
 
     def mark_dead(self, reason: str) -> None:
-        """The connection is gone: hide the client and let the owner reconnect."""
-        if self.client is not None or self.status == "ready":
-            self.log.warning("MCP server {} lost its connection: {}", self.cfg.name, reason)
-            self.status = "restarting"
-            self.last_error = reason
-        self.client = None
+        """The live connection is gone: hide the client and let the owner reconnect (with backoff)."""
+        if not self._live:
+            return  # not connected yet (the attempt fails on its own) or already being torn down
+        self._live = False
+        self.log.warning("MCP server {} lost its connection: {}", self.cfg.name, reason)
+        self.status, self.last_error, self.client = "restarting", reason, None
         self._wake.set()
 
     async def _run(self) -> None:
@@ -151,7 +150,7 @@ class ServerSupervisor:
 
     async def _own_session(self, connected: anyio.Event) -> None:
         client = Client(
-            open_transport(self.cfg, self._on_spawn, self._on_exit),
+            open_transport(self.cfg, self._on_spawn, self._on_exit, self._on_eof),
             mode=self.cfg.protocol,
             read_timeout_seconds=self.cfg.timeout,
             client_info=Implementation(name="llamagate", version=_version()),
@@ -165,7 +164,7 @@ class ServerSupervisor:
                 info = client.server_info
                 self.server_info = info.model_dump(mode="json", exclude_none=True) if info else None
                 await self._list_tools(client)
-                self.client, self.status, self.last_error = client, "ready", None
+                self.client, self.status, self.last_error, self._live = client, "ready", None, True
                 self._failures = 0
                 self.log.info(
                     "MCP server {} ready ({} tools, protocol {})", self.cfg.name, len(self.tools), self.protocol_version
@@ -179,14 +178,18 @@ class ServerSupervisor:
                     await self._wake.wait()
                     tg.cancel_scope.cancel()
             finally:
-                self.client = None
+                self.client, self._live = None, False
 
     def _on_spawn(self, pid: int) -> None:
         self.pid = pid
         self.log.debug("MCP server {} started as pid {}", self.cfg.name, pid)
 
     def _on_exit(self, returncode: int | None) -> None:
+        self.pid = None
         self.mark_dead(f"process exited (code {returncode})" if returncode is not None else "process closed stdout")
+
+    def _on_eof(self) -> None:
+        self.mark_dead("the server closed the connection")
 
     # -- notifications and tool listing --------------------------------------------------------
 
@@ -208,8 +211,11 @@ class ServerSupervisor:
                 async for event in subscription:
                     if isinstance(event, ToolsListChanged):
                         self._refresh_wanted.set()
-        except Exception as exc:  # noqa: BLE001 - a lost subscription is not fatal
-            self.log.debug("MCP server {} list_changed subscription ended: {}", self.cfg.name, describe_error(exc))
+        except SubscriptionLost as exc:
+            # An abrupt end of the stream: over stateless HTTP this is how a dead server shows.
+            self.mark_dead(describe_error(exc))
+        except Exception as exc:  # noqa: BLE001 - no subscription is not fatal
+            self.log.debug("MCP server {} offers no list_changed subscription: {}", self.cfg.name, describe_error(exc))
 
     async def _refresh_on_request(self, client: Client) -> None:
         while True:
@@ -226,33 +232,13 @@ class ServerSupervisor:
             if client.server_capabilities.tools is None:
                 tools: list[Any] = []
             else:
-                tools = await self.paginate(client.list_tools, "tools")
+                tools = await paginate(self, client.list_tools, "tools")
             self.tools = tuple(tools)
         self._on_tools_changed()
 
     async def refresh(self) -> None:
         """Re-list tools now (a caller's request: a dead connection raises ServerUnavailable)."""
-        await self.request(self._list_tools(self.connected()))
-
-    async def paginate(self, fetch: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
-        """All items of a ``*/list`` method, following ``nextCursor`` (capped, loop-safe)."""
-        items: list[Any] = []
-        cursor: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            page = await fetch(cursor=cursor)
-            items.extend(getattr(page, field))
-            cursor = page.next_cursor
-            if not cursor:
-                return items
-            if cursor in seen:
-                self.log.warning("MCP server {} repeated a {} cursor; stopping", self.cfg.name, field)
-                return items
-            seen.add(cursor)
-        self.log.warning("MCP server {} sent over {} pages of {}; stopping", self.cfg.name, MAX_PAGES, field)
-        return items
-
-    # -- requests from callers -----------------------------------------------------------------
+        await request(self, self._list_tools(self.connected()))
 
     def connected(self) -> Client:
         """The live client, or ServerUnavailable."""
@@ -261,42 +247,6 @@ class ServerSupervisor:
             detail = f": {self.last_error}" if self.last_error else ""
             raise ServerUnavailable(f"MCP server {self.cfg.name!r} is {self.status}{detail}", server=self.cfg.name)
         return client
-
-    async def call_tool(self, tool: str, arguments: dict[str, Any], timeout: float, request_id: str | None) -> Any:
-        """``tools/call`` with the request id attached; SDK failures become MCPError subclasses."""
-        client = self.connected()
-        if tool not in {t.name for t in self.tools}:
-            await self.refresh()  # a tool added since the last listing (missed list_changed)
-            if tool not in {t.name for t in self.tools}:
-                raise ToolNotFound(f"MCP server {self.cfg.name!r} has no tool {tool!r}", server=self.cfg.name, tool=tool)
-        started = time.monotonic()
-        try:
-            return await self.request(client.call_tool(tool, arguments, read_timeout_seconds=timeout), request_id)
-        except SDKError as exc:
-            if exc.code == REQUEST_TIMEOUT:
-                raise ToolTimeout(f"tool {tool!r} timed out after {timeout:g}s", server=self.cfg.name, tool=tool) from exc
-            raise ToolCallFailed(f"tool {tool!r} failed: {exc.message} (code {exc.code})", server=self.cfg.name, tool=tool) from exc
-        finally:
-            self.last_call_latency_ms = round((time.monotonic() - started) * 1000, 1)
-
-    async def request(self, call: Awaitable[Any], request_id: str | None = None) -> Any:
-        """Await one SDK request under the semaphore; a dead connection raises ServerUnavailable."""
-        token = REQUEST_ID.set(request_id)
-        try:
-            async with self._semaphore:
-                return await call
-        except SDKError as exc:
-            if exc.code == CONNECTION_CLOSED:
-                self.mark_dead("connection closed")
-                raise ServerUnavailable(f"MCP server {self.cfg.name!r} closed the connection", server=self.cfg.name) from exc
-            raise
-        except ValidationError as exc:
-            raise ToolCallFailed(f"MCP server {self.cfg.name!r} sent an invalid reply", server=self.cfg.name) from exc
-        except _DEAD as exc:
-            self.mark_dead(describe_error(exc))
-            raise ServerUnavailable(f"MCP server {self.cfg.name!r} is unreachable", server=self.cfg.name) from exc
-        finally:
-            REQUEST_ID.reset(token)
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the server's state; safe from any thread, no secrets."""
@@ -312,18 +262,6 @@ class ServerSupervisor:
             restarts=self.restarts,
         )
         return out
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for an exception, unwrapping exception groups to their first leaf."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    if isinstance(exc, MCPError):
-        return exc.message
-    if isinstance(exc, SDKError):
-        return f"{exc.message} (code {exc.code})"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _version() -> str:

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+import anyio
 import httpx2
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
@@ -47,20 +48,72 @@ async def _streamable_http(cfg: ServerConfig) -> AsyncIterator[Any]:
 
 
 def open_transport(
-    cfg: ServerConfig, on_start: Callable[[int], None], on_exit: Callable[[int | None], None]
+    cfg: ServerConfig,
+    on_start: Callable[[int], None],
+    on_exit: Callable[[int | None], None],
+    on_eof: Callable[[], None],
 ) -> AbstractAsyncContextManager[Any]:
     """The transport context manager to hand to ``mcp.Client`` (entered by the owner task).
 
-    ``on_start``/``on_exit`` get the child's pid and exit code; they are only used for stdio.
+    stdio reports the child's pid (``on_start``) and its death (``on_exit``); HTTP and SSE
+    report the end of their inbound stream (``on_eof``), e.g. when the SSE connection drops.
     """
     if cfg.transport == "stdio":
         return stdio_transport(cfg, on_start, on_exit)
     if cfg.transport == "sse":
-        return sse_client(
+        transport = sse_client(
             cfg.url or "",
             headers=dict(cfg.headers),
             timeout=cfg.timeout,
             sse_read_timeout=SSE_READ_TIMEOUT,
             httpx_client_factory=_http_client,
         )
-    return _streamable_http(cfg)
+    else:
+        transport = _streamable_http(cfg)
+    return _watch_eof(transport, on_eof)
+
+
+@asynccontextmanager
+async def _watch_eof(transport: AbstractAsyncContextManager[Any], on_eof: Callable[[], None]) -> AsyncIterator[Any]:
+    async with transport as (read_stream, write_stream):
+        yield WatchedReadStream(read_stream, on_eof), write_stream
+
+
+class WatchedReadStream:
+    """A ``ReadStream`` (see ``mcp.shared._stream_protocols``) that calls ``on_eof`` at end of stream."""
+
+    def __init__(self, inner: Any, on_eof: Callable[[], None]) -> None:
+        self._inner = inner
+        self._on_eof = on_eof
+
+    @property
+    def last_context(self) -> Any:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except anyio.EndOfStream:
+            self._on_eof()
+            raise
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def __aiter__(self) -> WatchedReadStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> WatchedReadStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
