@@ -192,12 +192,12 @@ def parse_server_config(
             raise where.child("command").error("is required for stdio servers (a program name or path)", command)
         kwargs["command"] = command
         kwargs["args"] = str_list(data.get("args", []), where.child("args"))
-        kwargs["env"] = str_map(data.get("env", {}), where.child("env"), _ENV_NAME_RE, "a variable name")
+        kwargs["env"] = str_map(data.get("env", {}), where.child("env"), _ENV_NAME_RE, "variable name")
         if data.get("cwd") is not None:
             kwargs["cwd"] = string(data["cwd"], where.child("cwd"))
     else:
         kwargs["url"] = http_url(data.get("url"), where.child("url"))
-        kwargs["headers"] = str_map(data.get("headers", {}), where.child("headers"), _HEADER_NAME_RE, "a header name")
+        kwargs["headers"] = str_map(data.get("headers", {}), where.child("headers"), _HEADER_NAME_RE, "header name")
     if "timeout" in data:
         kwargs["timeout"] = convert("duration", data["timeout"], where.child("timeout"))
     if "enabled" in data:

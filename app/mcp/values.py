@@ -134,7 +134,7 @@ def str_list(value: Any, where: Location) -> tuple[str, ...]:
 
 def str_map(value: Any, where: Location, key_re: re.Pattern[str], key_kind: str) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
-        raise where.error(f"must be a mapping of {key_kind} to string", value)
+        raise where.error(f"must be a mapping of {key_kind}s to strings", value)
     out: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key_re.match(key):

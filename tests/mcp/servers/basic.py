@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _serve import serve  # noqa: E402
 
 mcp = MCPServer("basic")
-_active = {"now": 0, "peak": 0}
+_active: dict[str, tuple[int, int]] = {}
 
 
 @mcp.tool()
@@ -30,8 +30,13 @@ def add(a: int, b: int) -> int:
 
 @mcp.tool()
 def env_keys() -> str:
-    """Return the sorted names of this process's environment variables, comma-separated."""
-    return ",".join(sorted(os.environ))
+    """Names of the environment variables this process was started with, sorted, comma-separated."""
+    try:
+        with open("/proc/self/environ", "rb") as f:  # the exact environment given at exec time
+            names = [item.split(b"=", 1)[0].decode() for item in f.read().split(b"\0") if item]
+    except OSError:
+        names = list(os.environ)
+    return ",".join(sorted(names))
 
 
 @mcp.tool()
@@ -41,23 +46,24 @@ def pid() -> int:
 
 
 @mcp.tool()
-async def overlap(seconds: float = 0.5) -> int:
-    """Sleep, and return the peak number of overlapping overlap() calls seen so far."""
-    _active["now"] += 1
-    _active["peak"] = max(_active["peak"], _active["now"])
+async def overlap(key: str, seconds: float = 0.5) -> int:
+    """Sleep; return the peak number of overlap() calls with this `key` that were running at once."""
+    now, peak = _active.get(key, (0, 0))
+    _active[key] = (now + 1, max(peak, now + 1))
     try:
         await asyncio.sleep(seconds)
     finally:
-        _active["now"] -= 1
-    return _active["peak"]
+        now, peak = _active[key]
+        _active[key] = (now - 1, peak)
+    return _active[key][1]
 
 
 @mcp.tool()
-def request_id(ctx: Context) -> str:
-    """Return the X-Request-ID header of the HTTP request that carried this call ('' if none)."""
+def header(name: str, ctx: Context) -> str:
+    """Return the named header of the HTTP request that carried this call ('' if none or not HTTP)."""
     request = ctx.request_context.request
     headers = getattr(request, "headers", None)
-    return (headers.get("x-request-id") if headers is not None else None) or ""
+    return (headers.get(name) if headers is not None else None) or ""
 
 
 @mcp.tool()
