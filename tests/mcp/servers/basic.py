@@ -60,10 +60,10 @@ async def overlap(key: str, seconds: float = 0.5) -> int:
 
 @mcp.tool()
 def header(name: str, ctx: Context) -> str:
-    """Return the named header of the HTTP request that carried this call ('' if none or not HTTP)."""
+    """Return the named header of the HTTP request that carried this call ('<none>' if absent or not HTTP)."""
     request = ctx.request_context.request
     headers = getattr(request, "headers", None)
-    return (headers.get(name) if headers is not None else None) or ""
+    return (headers.get(name) if headers is not None else None) or "<none>"
 
 
 @mcp.tool()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 
 from mcp.server import MCPServer
@@ -36,12 +37,21 @@ def huge(size: int) -> str:
 
 
 @mcp.tool()
-def noisy(lines: int) -> str:
-    """Write `lines` lines to stderr, then answer."""
+def noisy(lines: int, text: str = "") -> str:
+    """Write `lines` numbered lines, then `text` (if any), to stderr; then answer."""
     for i in range(lines):
         sys.stderr.write(f"noise line {i}\n")
+    if text:
+        sys.stderr.write(text + "\n")
     sys.stderr.flush()
     return "done"
+
+
+@mcp.tool()
+def spawn_child() -> int:
+    """Start a long sleeper child (same process group) that ignores stdin; return its pid."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], stdin=subprocess.DEVNULL)
+    return child.pid
 
 
 @mcp.tool()

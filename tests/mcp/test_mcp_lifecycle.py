@@ -1,0 +1,108 @@
+"""Pool lifecycle: crash and restart, list_changed, runtime add/remove, and no children left behind."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+
+from app.mcp import MCPPool
+from app.mcp import ServerExists
+from app.mcp import ServerNotFound
+from app.mcp import ServerUnavailable
+from app.mcp import load_mcp_settings
+from tests.mcp.conftest import pid_alive
+from tests.mcp.conftest import stdio_server
+from tests.mcp.conftest import wait_for
+
+
+def test_crash_mid_call_restarts_the_server(make_pool):
+    pool = make_pool([stdio_server("mis", "misbehaving")])
+    first_pid = pool.state("mis")["pid"]
+    started = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="closed the connection"):
+        pool.call_tool("mis", "crash")
+    assert time.monotonic() - started < 2
+    # Until it is back, calls fail fast and its tools are not offered.
+    state = pool.state("mis")
+    if state["status"] != "ready":
+        assert "exited (code 3)" in (state["last_error"] or "")
+        assert not pool.exposed_tools()
+    wait_for(lambda: pool.state("mis")["status"] == "ready", timeout=10)
+    state = pool.state("mis")
+    assert state["restarts"] == 1 and state["pid"] != first_pid and state["last_error"] is None
+    assert pool.call_tool("mis", "pid").text == str(state["pid"])
+    assert not pid_alive(first_pid)
+
+
+def test_restart_and_refresh(make_pool):
+    pool = make_pool([stdio_server("basic", "basic")])
+    before = pool.state("basic")
+    assert pool.refresh("basic")["tool_count"] == 7
+    pool.restart("basic")
+    wait_for(lambda: pool.state("basic")["status"] == "ready" and pool.state("basic")["pid"] != before["pid"])
+    assert pool.state("basic")["restarts"] == before["restarts"] + 1
+    assert pool.call_tool("basic", "echo", {"message": "again"}).text == "again"
+    wait_for(lambda: not pid_alive(before["pid"]))
+
+
+@pytest.mark.parametrize("protocol", ["auto", "legacy"])
+def test_tools_list_changed_refreshes_the_tool_list(make_pool, protocol):
+    pool = make_pool([stdio_server("dyn", "dynamic", protocol=protocol)])
+    assert pool.state("dyn")["protocol_version"] == ("2026-07-28" if protocol == "auto" else "2025-11-25")
+    assert [t.exposed_name for t in pool.exposed_tools()] == ["dyn__add_tool"]
+    pool.call_tool("dyn", "add_tool", {"name": "fresh"})
+    wait_for(lambda: pool.resolve("dyn__fresh"), timeout=5)
+    assert [t.exposed_name for t in pool.exposed_tools()] == ["dyn__add_tool", "dyn__fresh"]
+    assert pool.call_tool("dyn", "fresh").text == "fresh"
+
+
+def test_runtime_add_and_remove(make_pool, http_servers):
+    pool = make_pool([], allow_runtime_stdio=True)
+    state = pool.add_server({"name": "rt", "url": http_servers["http"].url})
+    assert state["name"] == "rt" and state["status"] in ("starting", "ready")
+    assert pool.wait_ready(10, ["rt"])
+    assert pool.call_tool("rt", "echo", {"message": "hi"}).text == "hi"
+    with pytest.raises(ServerExists):
+        pool.add_server({"name": "rt", "url": http_servers["sse"].url})
+    pool.add_server(load_mcp_settings({"servers": [stdio_server("local", "basic")]}, {}).servers[0])
+    assert pool.wait_ready(10, ["local"])
+    child = pool.state("local")["pid"]
+    assert {t.server for t in pool.exposed_tools()} == {"rt", "local"}
+    pool.remove_server("local")
+    assert {t.server for t in pool.exposed_tools()} == {"rt"}
+    assert not pid_alive(child)
+    with pytest.raises(ServerNotFound):
+        pool.call_tool("local", "echo", {"message": "x"})
+
+
+def test_close_leaves_no_processes_and_is_final(make_pool):
+    wrapped = {
+        "name": "wrapped",
+        "command": "/bin/sh",
+        "args": ["-c", f'"{sys.executable}" "{stdio_server("x", "basic")["args"][0]}"; true'],
+    }
+    pool = make_pool([stdio_server("mis", "misbehaving"), stdio_server("basic", "basic"), wrapped])
+    pids = [s["pid"] for s in pool.states()]
+    grandchild = int(pool.call_tool("wrapped", "pid").text)  # python under sh
+    orphan = int(pool.call_tool("mis", "spawn_child").text)  # ignores stdin, would outlive its server
+    assert all(pid_alive(pid) for pid in [*pids, grandchild, orphan])
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 8
+    assert not any(pid_alive(pid) for pid in pids)
+    wait_for(lambda: not pid_alive(grandchild) and not pid_alive(orphan), timeout=5)
+    pool.close()  # idempotent
+    with pytest.raises(ServerUnavailable, match="not running"):
+        pool.call_tool("basic", "echo", {"message": "x"})
+    with pytest.raises(RuntimeError):
+        pool.start()
+
+
+def test_not_started_pool():
+    pool = MCPPool(load_mcp_settings({"servers": [stdio_server("basic", "basic")]}, {}))
+    assert pool.states()[0]["status"] == "starting" and pool.exposed_tools() == []
+    with pytest.raises(ServerUnavailable, match="not running"):
+        pool.call_tool("basic", "echo", {"message": "x"})
+    pool.close()
