@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from typing import Any
 
 import anyio
 import httpx2
 from mcp import MCPError as SDKError
-from mcp_types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp_types import CONNECTION_CLOSED
+from mcp_types import REQUEST_TIMEOUT
 from pydantic import ValidationError
 
-from .errors import MCPError, ServerUnavailable, ToolCallFailed, ToolNotFound, ToolTimeout
+from .errors import MCPError
+from .errors import ServerUnavailable
+from .errors import ToolCallFailed
+from .errors import ToolNotFound
+from .errors import ToolTimeout
 from .transports import REQUEST_ID
 
 if TYPE_CHECKING:
@@ -38,7 +45,9 @@ async def request(server: ServerSupervisor, call: Awaitable[Any], request_id: st
         if exc.code != CONNECTION_CLOSED:
             raise
         server.mark_dead("connection closed")
-        raise ServerUnavailable(f"MCP server {name!r} closed the connection ({server.last_error})", server=name) from exc
+        raise ServerUnavailable(
+            f"MCP server {name!r} closed the connection ({server.last_error})", server=name
+        ) from exc
     except ValidationError as exc:
         raise ToolCallFailed(f"MCP server {name!r} sent an invalid reply", server=name) from exc
     except _DEAD as exc:
@@ -97,6 +106,16 @@ async def list_all(server: ServerSupervisor, capability: str, method: str, field
     if getattr(client.server_capabilities, capability) is None:
         return []
     return await request(server, paginate(server, getattr(client, method), field))
+
+
+def log_tool_call(log: Any, server: str, tool: str, started: float, outcome: str, request_id: str | None) -> float:
+    """Log one finished tool call at info level and return its duration in ms.
+
+    Never the arguments or the result: they can carry user data or secrets.
+    """
+    duration = round((time.monotonic() - started) * 1000, 1)
+    log.info("MCP tool {}.{} {} in {} ms (request {})", server, tool, outcome, duration, request_id or "-")
+    return duration
 
 
 def describe_error(exc: BaseException) -> str:

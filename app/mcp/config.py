@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,7 +13,14 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from .errors import MCPConfigError
-from .values import Location, convert, expand_strings, http_url, redact_url, str_list, str_map, string
+from .values import Location
+from .values import convert
+from .values import expand_strings
+from .values import http_url
+from .values import redact_url
+from .values import str_list
+from .values import str_map
+from .values import string
 
 TRANSPORTS = ("stdio", "http", "sse")
 PROTOCOLS = ("auto", "legacy")
@@ -27,15 +35,31 @@ _TRANSPORT_ALIASES = {
     "sse": "sse",
 }
 _SERVER_KEYS = {
-    "name", "transport", "type", "command", "args", "env", "cwd", "url", "headers",
-    "timeout", "enabled", "protocol", "max_concurrency",
+    "name",
+    "transport",
+    "type",
+    "command",
+    "args",
+    "env",
+    "cwd",
+    "url",
+    "headers",
+    "timeout",
+    "enabled",
+    "protocol",
+    "max_concurrency",
 }
 _STDIO_ONLY = ("command", "args", "env", "cwd")
 _HTTP_ONLY = ("url", "headers")
 # Keys the Go original documented under `mcp:`; accepted so old files load, but they do nothing here.
 _IGNORED_KEYS = {
-    "cache_ttl", "connection_pool_size", "connection_idle_time", "health_check_interval",
-    "health_check_timeout", "resource_fetch_timeout", "tool_execution_timeout",
+    "cache_ttl",
+    "connection_pool_size",
+    "connection_idle_time",
+    "health_check_interval",
+    "health_check_timeout",
+    "resource_fetch_timeout",
+    "tool_execution_timeout",
 }
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
@@ -139,8 +163,7 @@ def load_mcp_settings(
     unknown = sorted(set(section) - set(_SCALARS) - {"servers"} - _IGNORED_KEYS)
     if unknown:
         raise MCPConfigError(
-            f"{source}: mcp.{unknown[0]}: unknown key; allowed keys are "
-            + ", ".join(sorted([*_SCALARS, "servers"]))
+            f"{source}: mcp.{unknown[0]}: unknown key; allowed keys are " + ", ".join(sorted([*_SCALARS, "servers"]))
         )
     for key in sorted(set(section) & _IGNORED_KEYS):
         logger.warning("{}: mcp.{} is not used by this gateway and is ignored", source, key)

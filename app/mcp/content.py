@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
 
-from .calls import describe_error, list_all, request
-from .errors import MCPError, PromptError, ResourceError, ServerNotFound, ServerUnavailable
+from .calls import describe_error
+from .calls import list_all
+from .calls import request
+from .errors import MCPError
+from .errors import PromptError
+from .errors import ResourceError
+from .errors import ServerNotFound
+from .errors import ServerUnavailable
 from .results import format_resource_contents
 
 if TYPE_CHECKING:

@@ -9,19 +9,32 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Coroutine, Mapping
-from typing import Any, TypeVar
+from collections.abc import Coroutine
+from collections.abc import Mapping
+from typing import Any
+from typing import TypeVar
 
 from loguru import logger
 
 from . import calls
-from .config import MCPSettings, ServerConfig, parse_server_config
+from .config import MCPSettings
+from .config import ServerConfig
+from .config import parse_server_config
 from .content import ContentAPI
-from .errors import MCPConfigError, MCPError, ServerExists, ServerNotFound, ServerUnavailable, ToolDenied, ToolTimeout
+from .errors import MCPConfigError
+from .errors import MCPError
+from .errors import ServerExists
+from .errors import ServerNotFound
+from .errors import ServerUnavailable
+from .errors import ToolDenied
+from .errors import ToolTimeout
+from .loop import LoopThread
 from .naming import ToolFilter
 from .results import format_tool_result
 from .supervisor import ServerSupervisor
-from .tools import Catalog, ExposedTool, ToolResult
+from .tools import Catalog
+from .tools import ExposedTool
+from .tools import ToolResult
 
 T = TypeVar("T")
 BACKSTOP = 5.0  # extra seconds a request thread waits beyond the MCP-level timeout
@@ -48,9 +61,7 @@ class MCPPool(ContentAPI):
         self._configs: dict[str, ServerConfig] = {cfg.name: cfg for cfg in settings.servers}
         self._servers = self._new_supervisors()
         self._catalog = Catalog()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
+        self._runner: LoopThread | None = None
         self._closed = False
         self._atexit: Any = None
 
@@ -61,15 +72,12 @@ class MCPPool(ContentAPI):
         with self._lock:
             if self._closed:
                 raise RuntimeError("MCPPool is closed")
-            if self._loop is not None and self._pid == os.getpid():
+            if self._runner is not None and self._runner.pid == os.getpid():
                 return
-            if self._pid is not None:
+            if self._runner is not None:
                 # A pool copied by fork() after start() has no thread: start from the configs again.
                 self._servers = self._new_supervisors()
-            self._pid = os.getpid()
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="mcp-pool", daemon=True)
-            self._thread.start()
+            self._runner = LoopThread("mcp-pool")
             ref = weakref.ref(self)
             self._atexit = lambda: (pool := ref()) is not None and pool.close()
             atexit.register(self._atexit)
@@ -89,21 +97,16 @@ class MCPPool(ContentAPI):
             if self._closed:
                 return
             self._closed = True
-            loop, thread, servers = self._loop, self._thread, list(self._servers.values())
+            runner, servers = self._runner, list(self._servers.values())
         if self._atexit is not None:
             atexit.unregister(self._atexit)
-        if loop is None or self._pid != os.getpid():
+        if runner is None or runner.pid != os.getpid():
             return
         try:
-            future = asyncio.run_coroutine_threadsafe(_stop_all(servers, timeout), loop)
-            future.result(timeout + BACKSTOP)
+            runner.run(_stop_all(servers, timeout), timeout + BACKSTOP)
         except Exception as exc:  # noqa: BLE001 - shutting down regardless
             logger.warning("MCP pool did not close cleanly: {}", calls.describe_error(exc))
-        loop.call_soon_threadsafe(loop.stop)
-        if thread is not None:
-            thread.join(timeout=BACKSTOP)
-        if not loop.is_running():
-            loop.close()
+        runner.stop(BACKSTOP)
 
     def wait_ready(self, timeout: float, names: list[str] | None = None) -> bool:
         """Wait until each enabled server (or each of ``names``) has connected or failed once.
@@ -195,20 +198,14 @@ class MCPPool(ContentAPI):
             result = self._run(call, limit + BACKSTOP)
         except concurrent.futures.TimeoutError:
             error: MCPError = ToolTimeout(f"tool {tool!r} timed out after {limit:g}s", server=server, tool=tool)
-            self._log_call(log, server, tool, started, type(error).__name__, request_id)
+            calls.log_tool_call(log, server, tool, started, type(error).__name__, request_id)
             raise error from None
         except MCPError as exc:
-            self._log_call(log, server, tool, started, type(exc).__name__, request_id)
+            calls.log_tool_call(log, server, tool, started, type(exc).__name__, request_id)
             raise
         text = format_tool_result(result, self.settings.max_tool_result_size)
-        duration = self._log_call(log, server, tool, started, "error" if result.is_error else "ok", request_id)
+        duration = calls.log_tool_call(log, server, tool, started, "error" if result.is_error else "ok", request_id)
         return ToolResult(text=text, is_error=bool(result.is_error), duration_ms=duration)
-
-    @staticmethod
-    def _log_call(log: Any, server: str, tool: str, started: float, outcome: str, request_id: str | None) -> float:
-        duration = round((time.monotonic() - started) * 1000, 1)
-        log.info("MCP tool {}.{} {} in {} ms (request {})", server, tool, outcome, duration, request_id or "-")
-        return duration
 
     # -- runtime management ----------------------------------------------------------------
 
@@ -223,15 +220,17 @@ class MCPPool(ContentAPI):
         if not isinstance(cfg, ServerConfig):
             cfg = parse_server_config(cfg, "<runtime>")
         if cfg.transport == "stdio" and not self.settings.allow_runtime_stdio:
-            raise MCPConfigError("<runtime>: server.transport: stdio servers cannot be added at runtime "
-                                 "(set mcp.allow_runtime_stdio to allow it)")
+            raise MCPConfigError(
+                "<runtime>: server.transport: stdio servers cannot be added at runtime "
+                "(set mcp.allow_runtime_stdio to allow it)"
+            )
         server = ServerSupervisor(cfg, self._rebuild_catalog)
         with self._lock:
             if cfg.name in self._configs:
                 raise ServerExists(f"MCP server {cfg.name!r} already exists", server=cfg.name)
             self._configs[cfg.name] = cfg
             self._servers = {**self._servers, cfg.name: server}
-            running = self._loop is not None and not self._closed
+            running = self._runner is not None and not self._closed
         if running and cfg.enabled:
             self._run(_start(server), 5.0)
         return server.snapshot()
@@ -245,7 +244,7 @@ class MCPPool(ContentAPI):
         with self._lock:
             self._configs.pop(name, None)
             self._servers = {k: v for k, v in self._servers.items() if k != name}
-            running = self._loop is not None and not self._closed
+            running = self._runner is not None and not self._closed
         if running:
             self._run(server.stop(10.0), 10.0 + BACKSTOP)
         self._rebuild_catalog()
@@ -279,19 +278,11 @@ class MCPPool(ContentAPI):
         return server
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
-        loop = self._loop
-        if loop is None or self._closed or self._pid != os.getpid():
+        runner = self._runner
+        if runner is None or self._closed or runner.pid != os.getpid():
             coro.close()
             raise ServerUnavailable("the MCP pool is not running (start() not called, or closed)")
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError("MCPPool methods must not be called from its own event loop")
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
+        return runner.run(coro, timeout)
 
 
 async def _start(server: ServerSupervisor) -> None:
@@ -304,4 +295,3 @@ async def _restart(server: ServerSupervisor) -> None:
 
 async def _stop_all(servers: list[ServerSupervisor], timeout: float) -> None:
     await asyncio.gather(*(server.stop(timeout) for server in servers), return_exceptions=True)
-

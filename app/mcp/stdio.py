@@ -12,8 +12,11 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Mapping
+from contextlib import asynccontextmanager
+from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -26,8 +29,18 @@ from .config import ServerConfig
 
 POSIX_INHERITED = ("PATH", "HOME")
 WINDOWS_INHERITED = (
-    "PATH", "PATHEXT", "SYSTEMROOT", "SYSTEMDRIVE", "COMSPEC", "TEMP", "TMP",
-    "USERPROFILE", "APPDATA", "LOCALAPPDATA", "HOMEDRIVE", "HOMEPATH",
+    "PATH",
+    "PATHEXT",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "COMSPEC",
+    "TEMP",
+    "TMP",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "HOMEDRIVE",
+    "HOMEPATH",
 )
 STDIN_CLOSE_GRACE = 2.0
 TERMINATE_GRACE = 2.0

@@ -11,11 +11,15 @@ from typing import Any
 import anyio
 from loguru import logger
 from mcp import Client
-from mcp.client.subscriptions import SubscriptionLost, ToolsListChanged
-from mcp_types import Implementation, ToolListChangedNotification
+from mcp.client.subscriptions import SubscriptionLost
+from mcp.client.subscriptions import ToolsListChanged
+from mcp_types import Implementation
+from mcp_types import ToolListChangedNotification
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from .calls import describe_error, paginate, request
+from .calls import describe_error
+from .calls import paginate
+from .calls import request
 from .config import ServerConfig
 from .errors import ServerUnavailable
 from .transports import open_transport
@@ -158,12 +162,15 @@ class ServerSupervisor:
             logging_callback=self._on_log,
             cache=None,
         )
-        async with client:
+        async with client, anyio.create_task_group() as tg:
             try:
                 self.protocol_version = client.protocol_version
                 info = client.server_info
                 self.server_info = info.model_dump(mode="json", exclude_none=True) if info else None
+                # Subscribe before listing, so a change between the two is not missed.
+                await tg.start(self._listen, client)
                 await self._list_tools(client)
+                tg.start_soon(self._refresh_on_request, client)
                 self.client, self.status, self.last_error, self._live = client, "ready", None, True
                 self._failures = 0
                 self.log.info(
@@ -171,12 +178,8 @@ class ServerSupervisor:
                 )
                 connected.set()
                 self.attempted.set()
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._refresh_on_request, client)
-                    if self.protocol_version in MODERN_PROTOCOL_VERSIONS:
-                        tg.start_soon(self._listen, client)
-                    await self._wake.wait()
-                    tg.cancel_scope.cancel()
+                await self._wake.wait()
+                tg.cancel_scope.cancel()
             finally:
                 self.client, self._live = None, False
 
@@ -202,12 +205,21 @@ class ServerSupervisor:
     async def _on_log(self, params: Any) -> None:
         self.log.debug("MCP server {} sent a {} log message", self.cfg.name, params.level)
 
-    async def _listen(self, client: Client) -> None:
+    async def _listen(self, client: Client, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """On 2026-era connections, turn ``subscriptions/listen`` tool events into refreshes.
+
+        Reports started once subscribed (or once it is clear there is nothing to subscribe to).
+        Handshake-era servers send ``notifications/tools/list_changed`` to ``_on_message`` instead.
+        """
         caps = client.server_capabilities.tools
-        if caps is None or not caps.list_changed:
+        if self.protocol_version not in MODERN_PROTOCOL_VERSIONS or caps is None or not caps.list_changed:
+            task_status.started()
             return
+        started = False
         try:
             async with client.listen(tools_list_changed=True) as subscription:
+                task_status.started()
+                started = True
                 async for event in subscription:
                     if isinstance(event, ToolsListChanged):
                         self._refresh_wanted.set()
@@ -216,6 +228,9 @@ class ServerSupervisor:
             self.mark_dead(describe_error(exc))
         except Exception as exc:  # noqa: BLE001 - no subscription is not fatal
             self.log.debug("MCP server {} offers no list_changed subscription: {}", self.cfg.name, describe_error(exc))
+        finally:
+            if not started:
+                task_status.started()
 
     async def _refresh_on_request(self, client: Client) -> None:
         while True:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from .naming import ToolFilter, assign_names
+from .naming import ToolFilter
+from .naming import assign_names
 
 MAX_DESCRIPTION_CHARS = 2048
 # Control characters (but tab and newline), zero-width and bidi controls: invisible text in a
@@ -82,7 +85,9 @@ class Catalog:
         exposed = []
         for name, (server, tool_name) in assign_names(originals).items():
             tool = originals[(server, tool_name)]
-            exposed.append(ExposedTool(name, server, tool_name, clean_description(tool), object_schema(tool.input_schema)))
+            exposed.append(
+                ExposedTool(name, server, tool_name, clean_description(tool), object_schema(tool.input_schema))
+            )
         return cls(
             tools=tuple(exposed),
             by_name={t.exposed_name: t for t in exposed},

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -34,9 +36,7 @@ async def add_request_id(request: httpx2.Request) -> None:
 def _http_client(
     headers: dict[str, str] | None = None, timeout: httpx2.Timeout | None = None, auth: httpx2.Auth | None = None
 ) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(
-        headers=headers, timeout=timeout, auth=auth, event_hooks={"request": [add_request_id]}
-    )
+    return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, event_hooks={"request": [add_request_id]})
 
 
 @asynccontextmanager

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from app.mcp import MCPPool, load_mcp_settings
+from app.mcp import MCPPool
+from app.mcp import load_mcp_settings
 
 HERE = Path(__file__).parent
 SERVERS = HERE / "servers"
@@ -25,7 +27,13 @@ EVERYTHING_BIN = HERE / "node" / "node_modules" / ".bin" / "mcp-server-everythin
 
 def stdio_server(name: str, script: str, **extra: Any) -> dict[str, Any]:
     """A config entry that runs tests/mcp/servers/<script>.py over stdio."""
-    return {"name": name, "transport": "stdio", "command": sys.executable, "args": [str(SERVERS / f"{script}.py")], **extra}
+    return {
+        "name": name,
+        "transport": "stdio",
+        "command": sys.executable,
+        "args": [str(SERVERS / f"{script}.py")],
+        **extra,
+    }
 
 
 def free_port() -> int:
@@ -144,5 +152,7 @@ def log_records() -> Iterator[list[dict[str, Any]]]:
 def everything_bin() -> str:
     """The installed @modelcontextprotocol/server-everything binary (tests skip without it)."""
     if shutil.which("node") is None or not EVERYTHING_BIN.exists():
-        pytest.skip("node or @modelcontextprotocol/server-everything not installed (npm install --prefix tests/mcp/node)")
+        pytest.skip(
+            "node or @modelcontextprotocol/server-everything not installed (npm install --prefix tests/mcp/node)"
+        )
     return str(EVERYTHING_BIN)

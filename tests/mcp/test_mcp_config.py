@@ -54,7 +54,11 @@ def test_original_yaml_format_loads():
     fs, web, sse = settings.servers
     assert settings.max_tool_rounds == 5
     assert settings.allow_tools == ("filesystem.*", "mcp.web.*")
-    assert (fs.transport, fs.command, fs.args) == ("stdio", "npx", ("-y", "@modelcontextprotocol/server-filesystem", "/home/gw"))
+    assert (fs.transport, fs.command, fs.args) == (
+        "stdio",
+        "npx",
+        ("-y", "@modelcontextprotocol/server-filesystem", "/home/gw"),
+    )
     assert dict(fs.env) == {"NODE_ENV": "production"}
     assert (web.transport, web.url, web.timeout) == ("http", "http://localhost:3000/mcp", 45.0)
     assert dict(web.headers) == {"Authorization": "Bearer s3cret-token"}
@@ -74,7 +78,11 @@ def test_mapping_form_type_alias_and_inferred_transport():
         }
     )
     assert [(s.name, s.transport) for s in settings.servers] == [
-        ("a", "stdio"), ("b", "http"), ("c", "sse"), ("d", "http"), ("e", "stdio"),
+        ("a", "stdio"),
+        ("b", "http"),
+        ("c", "sse"),
+        ("d", "http"),
+        ("e", "stdio"),
     ]
     e = settings.servers[-1]
     assert (e.protocol, e.max_concurrency, e.enabled) == ("legacy", 2, False)
@@ -92,31 +100,70 @@ BAD_SECTIONS = [
     ({"servers": "fs"}, "mcp.servers: must be a list of server entries or a mapping"),
     ({"servers": ["fs"]}, "mcp.servers[0]: must be a mapping; got 'fs'"),
     ({"servers": [{"command": "x"}]}, "mcp.servers[0].name: must be 1-64 characters"),
-    ({"servers": [{"name": "a b", "command": "x"}]}, "mcp.servers[0].name: must be 1-64 characters of letters, digits, '_' or '-'; got 'a b'"),
+    (
+        {"servers": [{"name": "a b", "command": "x"}]},
+        "mcp.servers[0].name: must be 1-64 characters of letters, digits, '_' or '-'; got 'a b'",
+    ),
     ({"servers": [{"name": "x" * 65, "command": "x"}]}, "mcp.servers[0].name: must be 1-64"),
     (
         {"servers": [{"name": "a", "command": "x"}, {"name": "a", "command": "y"}]},
         "mcp.servers[1].name: duplicate server name (also at mcp.servers[0]); got 'a'",
     ),
-    ({"servers": [{"name": "a", "transport": "ws", "url": "ws://h"}]}, "mcp.servers[0].transport: must be one of stdio, http, sse; got 'ws'"),
+    (
+        {"servers": [{"name": "a", "transport": "ws", "url": "ws://h"}]},
+        "mcp.servers[0].transport: must be one of stdio, http, sse; got 'ws'",
+    ),
     ({"servers": [{"name": "a"}]}, "mcp.servers[0].transport: is required: one of stdio, http, sse"),
     ({"servers": [{"name": "a", "transport": "stdio"}]}, "mcp.servers[0].command: is required for stdio servers"),
     ({"servers": [{"name": "a", "transport": "http"}]}, "mcp.servers[0].url: is required for http/sse servers"),
     ({"servers": [{"name": "a", "url": "ftp://h/x"}]}, "mcp.servers[0].url: must be an http:// or https:// URL"),
     ({"servers": [{"name": "a", "url": "http://h:99999/"}]}, "mcp.servers[0].url: must be an http:// or https:// URL"),
-    ({"servers": [{"name": "a", "command": "x", "url": "http://h"}]}, "mcp.servers[0].url: is not used with transport 'stdio'"),
-    ({"servers": [{"name": "a", "url": "http://h", "args": ["-v"]}]}, "mcp.servers[0].args: is not used with transport 'http'"),
-    ({"servers": [{"name": "a", "command": "x", "commnd": "y"}]}, "mcp.servers[0].commnd: unknown key; allowed keys are"),
+    (
+        {"servers": [{"name": "a", "command": "x", "url": "http://h"}]},
+        "mcp.servers[0].url: is not used with transport 'stdio'",
+    ),
+    (
+        {"servers": [{"name": "a", "url": "http://h", "args": ["-v"]}]},
+        "mcp.servers[0].args: is not used with transport 'http'",
+    ),
+    (
+        {"servers": [{"name": "a", "command": "x", "commnd": "y"}]},
+        "mcp.servers[0].commnd: unknown key; allowed keys are",
+    ),
     ({"servers": [{"name": "a", "command": "x", "args": "-v"}]}, "mcp.servers[0].args: must be a list of strings"),
     ({"servers": [{"name": "a", "command": "x", "args": [{"k": 1}]}]}, "mcp.servers[0].args[0]: must be a string"),
-    ({"servers": [{"name": "a", "command": "x", "env": ["A=1"]}]}, "mcp.servers[0].env: must be a mapping of variable names to strings"),
-    ({"servers": [{"name": "a", "command": "x", "env": {"1A": "x"}}]}, "mcp.servers[0].env: '1A' is not a valid variable name"),
-    ({"servers": [{"name": "a", "url": "http://h", "headers": {"X": "a\nb"}}]}, "mcp.servers[0].headers.X: must not contain line breaks"),
-    ({"servers": [{"name": "a", "url": "http://h", "headers": {"Bad Name": "v"}}]}, "mcp.servers[0].headers: 'Bad Name' is not a valid header name"),
-    ({"servers": [{"name": "a", "command": "x", "timeout": "soon"}]}, "mcp.servers[0].timeout: must be a positive duration"),
-    ({"servers": [{"name": "a", "command": "x", "protocol": "2024"}]}, "mcp.servers[0].protocol: must be one of auto, legacy; got '2024'"),
-    ({"servers": [{"name": "a", "command": "x", "max_concurrency": 0}]}, "mcp.servers[0].max_concurrency: must be a whole number"),
-    ({"servers": [{"name": "a", "transport": "http", "type": "sse", "url": "http://h"}]}, "mcp.servers[0].type: give either 'transport' or 'type'"),
+    (
+        {"servers": [{"name": "a", "command": "x", "env": ["A=1"]}]},
+        "mcp.servers[0].env: must be a mapping of variable names to strings",
+    ),
+    (
+        {"servers": [{"name": "a", "command": "x", "env": {"1A": "x"}}]},
+        "mcp.servers[0].env: '1A' is not a valid variable name",
+    ),
+    (
+        {"servers": [{"name": "a", "url": "http://h", "headers": {"X": "a\nb"}}]},
+        "mcp.servers[0].headers.X: must not contain line breaks",
+    ),
+    (
+        {"servers": [{"name": "a", "url": "http://h", "headers": {"Bad Name": "v"}}]},
+        "mcp.servers[0].headers: 'Bad Name' is not a valid header name",
+    ),
+    (
+        {"servers": [{"name": "a", "command": "x", "timeout": "soon"}]},
+        "mcp.servers[0].timeout: must be a positive duration",
+    ),
+    (
+        {"servers": [{"name": "a", "command": "x", "protocol": "2024"}]},
+        "mcp.servers[0].protocol: must be one of auto, legacy; got '2024'",
+    ),
+    (
+        {"servers": [{"name": "a", "command": "x", "max_concurrency": 0}]},
+        "mcp.servers[0].max_concurrency: must be a whole number",
+    ),
+    (
+        {"servers": [{"name": "a", "transport": "http", "type": "sse", "url": "http://h"}]},
+        "mcp.servers[0].type: give either 'transport' or 'type'",
+    ),
     ({"servers": {"a": {"name": "b", "command": "x"}}}, "mcp.servers.a.name: differs from its key 'a'; got 'b'"),
 ]
 
@@ -147,7 +194,12 @@ def test_variable_expansion():
             "default_tool_timeout": "${TIMEOUT:-45s}",
             "servers": [
                 {"name": "h", "url": "http://127.0.0.1:${PORT}/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
-                {"name": "s", "command": "run", "args": ["${EMPTY:-fallback}", "$${LITERAL}", "$$5 and $HOME"], "env": {"K": "${TOKEN}"}},
+                {
+                    "name": "s",
+                    "command": "run",
+                    "args": ["${EMPTY:-fallback}", "$${LITERAL}", "$$5 and $HOME"],
+                    "env": {"K": "${TOKEN}"},
+                },
             ],
         },
         environ,
@@ -220,7 +272,9 @@ def test_public_dict_and_repr_hide_secrets():
     )
     public = cfg.public_dict()
     assert public["url"] == "https://h:8443/mcp?…" and public["header_names"] == ["Authorization"]
-    stdio = parse_server_config({"name": "s", "command": "srv", "args": ["--key", "argsecret"], "env": {"K": "envsecret"}})
+    stdio = parse_server_config(
+        {"name": "s", "command": "srv", "args": ["--key", "argsecret"], "env": {"K": "envsecret"}}
+    )
     text = repr(cfg) + repr(stdio) + repr(public) + repr(stdio.public_dict())
     for secret in ("pw", "t0k", "b3arer", "argsecret", "envsecret"):
         assert secret not in text.replace("https", "")

@@ -93,12 +93,18 @@ def tool(name, description=None, schema=None, title=None):
 
 
 def test_catalog_and_openai_form():
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
-              "properties": {"path": {"type": "string"}}, "required": ["path"]}
-    catalog = Catalog.build({
-        "fs": [tool("read.file", "Read\u200b a file.\x07", schema), tool("list", title="Lister")],
-        "web": [tool("fetch", "x" * 5000)],
-    })
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"path": {"type": "string"}},
+        "required": ["path"],
+    }
+    catalog = Catalog.build(
+        {
+            "fs": [tool("read.file", "Read\u200b a file.\x07", schema), tool("list", title="Lister")],
+            "web": [tool("fetch", "x" * 5000)],
+        }
+    )
     assert [t.exposed_name for t in catalog.tools] == ["fs__list", "fs__read_file", "web__fetch"]
     read = catalog.by_name["fs__read_file"]
     assert (read.server, read.tool, read.description) == ("fs", "read.file", "Read a file.")

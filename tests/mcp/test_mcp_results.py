@@ -32,7 +32,9 @@ def test_other_blocks_are_described():
             types.ImageContent(data=png, mime_type="image/png"),
             types.AudioContent(data=base64.b64encode(b"abc").decode(), mime_type="audio/wav"),
             types.EmbeddedResource(resource=types.TextResourceContents(uri="file:///a.txt", text="inside")),
-            types.EmbeddedResource(resource=types.BlobResourceContents(uri="file:///b.bin", blob="AAAA", mime_type="application/zip")),
+            types.EmbeddedResource(
+                resource=types.BlobResourceContents(uri="file:///b.bin", blob="AAAA", mime_type="application/zip")
+            ),
             types.ResourceLink(uri="file:///c.md", name="c", mime_type="text/markdown"),
         ),
         10_000,
@@ -49,7 +51,9 @@ def test_other_blocks_are_described():
 
 
 def test_structured_content_is_used_only_without_text():
-    assert format_tool_result(result(structured={"temp": 21.5, "city": "Zürich"}), 100) == '{"temp":21.5,"city":"Zürich"}'
+    assert (
+        format_tool_result(result(structured={"temp": 21.5, "city": "Zürich"}), 100) == '{"temp":21.5,"city":"Zürich"}'
+    )
     assert format_tool_result(result(text("21.5 C"), structured={"temp": 21.5}), 100) == "21.5 C"
 
 
@@ -89,5 +93,7 @@ def test_resource_contents():
         types.BlobResourceContents(uri="file:///b", blob=base64.b64encode(b"12345").decode()),
         types.TextResourceContents(uri="file:///c", text="gamma"),
     ]
-    assert format_resource_contents(contents, 1000) == "alpha\n[blob: file:///b, application/octet-stream, 5 bytes]\ngamma"
+    assert (
+        format_resource_contents(contents, 1000) == "alpha\n[blob: file:///b, application/octet-stream, 5 bytes]\ngamma"
+    )
     assert len(format_resource_contents(contents, 20).encode()) <= 20
