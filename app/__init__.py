@@ -20,14 +20,12 @@ class Services:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the gateway; `config` entries override every other settings source (tests use it)."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
     from . import access_log
     from . import auth
+    from . import proxies
     from . import ratelimit
     from . import request_id
     from .blueprints import register_blueprints
-    from .blueprints import health
     from .config import load_settings
     from .errors import register_error_handlers
     from .extensions import SERVICES_KEY
@@ -42,9 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
     app.json.sort_keys = False
     app.json.compact = True
-    if settings["TRUSTED_PROXIES"]:
-        n = settings["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
+    app.wsgi_app = proxies.wrap(app.wsgi_app, settings["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
     ollama = OllamaClient(settings["OLLAMA_HOST"], connect_timeout=settings["CONNECT_TIMEOUT"],
                           read_timeout=settings["TIMEOUT"])
@@ -60,5 +56,4 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     register_error_handlers(app)
     register_blueprints(app)
-    limiter.exempt(health.bp)
     return app

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import socket
 import sys
+import time
 
 from flask import Flask
+
+_IN_USE = {errno.EADDRINUSE, 10048, 10013}  # 10048 WSAEADDRINUSE, 10013 WSAEACCES (exclusive bind refused)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -28,25 +35,151 @@ def build_app() -> Flask:
 
 
 def serve_with_waitress(app: Flask) -> None:
-    """Serve on HOST:PORT with THREADS threads; Ctrl+C or SIGTERM stops after open requests finish."""
-    import socket
+    """Serve on HOST:PORT with THREADS threads until SIGTERM/SIGINT (Ctrl+C, Ctrl+Break, a service stop).
 
+    The first signal stops accepting and lets open requests and streams finish for up to
+    SHUTDOWN_TIMEOUT; a second one stops at once. Per-process resources start before serving and
+    stop after the drain. TLS is not served here: IIS, Apache or nginx terminate it in front.
+    """
     from loguru import logger
     from waitress import create_server
 
+    from .lifecycle import start_worker_resources
+    from .lifecycle import stop_worker_resources
+
     settings = app.config
+    host, port = settings["HOST"], settings["PORT"]
+    if settings["TLS_ENABLED"]:
+        fail("waitress does not serve TLS: set TLS_ENABLED=false and terminate TLS in IIS, Apache or nginx, "
+             "or run under gunicorn on Linux")
+    _check_port_free(host, port)
+    sockets: dict = {}
     try:
-        server = create_server(app, host=settings["HOST"], port=settings["PORT"], threads=settings["THREADS"],
+        server = create_server(app, map=sockets, host=host, port=port, threads=settings["THREADS"],
                                channel_timeout=int(settings["TIMEOUT"]) + 60, ident="llamagate",
-                               cleanup_interval=5, clear_untrusted_proxy_headers=False)
+                               cleanup_interval=5, clear_untrusted_proxy_headers=False, send_bytes=1)
     except OSError as err:
-        if err.errno in (98, 10048) or isinstance(err, socket.error) and "in use" in str(err).lower():
-            fail(f"port {settings['PORT']} on {settings['HOST']} is already in use (is another gateway running?)", 1)
+        if err.errno in _IN_USE or getattr(err, "winerror", None) in _IN_USE:
+            _port_in_use(host, port)
         raise
-    logger.bind(host=settings["HOST"], port=settings["PORT"], threads=settings["THREADS"]).info("serving with waitress")
+    stop = _StopSignals(server)
+    logger.bind(host=host, port=port, threads=settings["THREADS"],
+                shutdown_timeout=settings["SHUTDOWN_TIMEOUT"]).info("serving with waitress")
+    start_worker_resources(app)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        _loop(server, sockets, until=lambda: stop.count > 0)
+        logger.bind(shutdown_timeout=settings["SHUTDOWN_TIMEOUT"]).info("draining: no new connections")
+        _stop_accepting(sockets)
+        deadline = time.monotonic() + settings["SHUTDOWN_TIMEOUT"]
+        _loop(server, sockets, until=lambda: stop.count > 1 or time.monotonic() >= deadline or not _busy(server, sockets))
+        if _busy(server, sockets):
+            logger.warning("shutdown timeout reached with requests still open; closing them")
     finally:
-        server.close()
+        stop.restore()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        _close_all(sockets)
+        stop_worker_resources(app)
+        logger.info("waitress stopped")
+        logger.complete()
+
+
+def _port_in_use(host: str, port: int) -> None:
+    fail(f"cannot listen on {host}:{port}: already in use (is another gateway running?)", 1)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind a probe first: on Windows waitress's SO_REUSEADDR would let a second server share the port."""
+    try:
+        infos = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        fail(f"cannot listen on {host}:{port}: {err.strerror}", 1)
+        return
+    for family, kind, proto, _, address in infos:
+        probe = socket.socket(family, kind, proto)
+        try:
+            if os.name == "nt":
+                probe.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_EXCLUSIVEADDRUSE", -5), 1)
+            else:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+        except OSError as err:
+            if err.errno in _IN_USE or getattr(err, "winerror", None) in _IN_USE:
+                _port_in_use(host, port)
+            fail(f"cannot listen on {host}:{port}: {err.strerror}", 1)
+        finally:
+            probe.close()
+
+
+class _StopSignals:
+    """Counts SIGTERM/SIGINT/SIGBREAK and wakes the server loop; `restore()` puts the old handlers back."""
+
+    def __init__(self, server):
+        self.count = 0
+        self.server = server
+        self.previous = {}
+        for name in ("SIGTERM", "SIGINT", "SIGBREAK"):
+            number = getattr(signal, name, None)
+            if number is not None:
+                self.previous[number] = signal.signal(number, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.count += 1
+        try:
+            _trigger(self.server).pull_trigger()
+        except Exception:  # noqa: S110 - the loop wakes up within a second anyway
+            pass
+
+    def restore(self) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
+def _trigger(server):
+    trigger = getattr(server, "trigger", None)
+    if trigger is None:  # several listening sockets: every server in the map shares the loop
+        trigger = next(d.trigger for d in server.map.values() if hasattr(d, "trigger"))
+    return trigger
+
+
+def _loop(server, sockets: dict, until) -> None:
+    from waitress import wasyncore
+
+    while sockets and not until():
+        wasyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=sockets, use_poll=server.adj.asyncore_use_poll,
+                       count=1)
+
+
+def _listeners(sockets: dict) -> list:
+    from waitress.server import BaseWSGIServer
+
+    return [d for d in list(sockets.values()) if isinstance(d, BaseWSGIServer)]
+
+
+def _stop_accepting(sockets: dict) -> None:
+    """Close the listening sockets (new clients are refused) but keep the loop's trigger for the open ones."""
+    from waitress import wasyncore
+
+    for listener in _listeners(sockets):
+        listener.accepting = False
+        wasyncore.dispatcher.close(listener)
+
+
+def _busy(server, sockets: dict) -> bool:
+    """A request is queued or running, or a response is still being sent; idle keep-alive connections are closed."""
+    from waitress.channel import HTTPChannel
+
+    busy = bool(server.task_dispatcher.queue)
+    for channel in list(sockets.values()):
+        if not isinstance(channel, HTTPChannel):
+            continue
+        if channel.requests or channel.total_outbufs_len:
+            busy = True
+        else:
+            channel.will_close = True  # no new request on an idle connection once draining
+    return busy
+
+
+def _close_all(sockets: dict) -> None:
+    from waitress import wasyncore
+
+    wasyncore.close_all(sockets)

@@ -10,6 +10,8 @@ import traceback
 from collections.abc import Iterable
 from datetime import timezone
 
+from flask import g
+from flask import has_request_context
 from loguru import logger
 
 REDACTED = "[REDACTED]"
@@ -40,17 +42,6 @@ class Redactor:
         return text
 
 
-def _request_fields() -> dict:
-    try:
-        from flask import g
-        from flask import has_request_context
-    except ImportError:  # pragma: no cover - flask is a hard dependency
-        return {}
-    if has_request_context():
-        return {"request_id": g.get("request_id")}
-    return {}
-
-
 def _json_line(record, redact: Redactor) -> str:
     extra = record["extra"]
     entry = {
@@ -58,7 +49,7 @@ def _json_line(record, redact: Redactor) -> str:
         "level": record["level"].name.lower(),
         "message": redact(record["message"]),
     }
-    request_id = extra.get("request_id") or _request_fields().get("request_id")
+    request_id = extra.get("request_id") or (g.get("request_id") if has_request_context() else None)
     if request_id:
         entry["request_id"] = request_id
     for key, value in extra.items():

@@ -1,4 +1,9 @@
-"""Rate limiting on flask-limiter: limit string from RATE_LIMIT_RPS, OpenAI headers, JSON 429s."""
+"""Rate limiting: one gateway-wide limit from RATE_LIMIT_RPS, OpenAI's x-ratelimit-* headers, JSON 429s.
+
+flask-limiter owns the configuration, the storage (RATE_LIMIT_STORAGE_URI) and the strategy; the gateway
+applies its single limit through the limiter's strategy object in one hook of its own, because
+flask-limiter's generic per-route hooks cost more per request (about 0.13 ms, measured) than a cache hit.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,19 @@ from fractions import Fraction
 
 from flask import Flask
 from flask import current_app
+from flask import g
 from flask import request
-from flask_limiter import RateLimitExceeded
+from flask_limiter import Limiter
+from limits import parse
 from loguru import logger
 
 from .errors import RateLimited
 
+EXEMPT_PATHS = frozenset({"/health", "/health/", "/health/live"})
+
 
 def limit_string(rps: float) -> str:
-    """`50/second` for whole rates, `1 per 2 second` for 0.5 rps."""
+    """`50 per 1 second` for whole rates, `1 per 2 second` for 0.5 rps."""
     ratio = Fraction(rps).limit_denominator(3600)
     return f"{ratio.numerator} per {ratio.denominator} second"
 
@@ -35,42 +44,49 @@ def rate_limit_key() -> str:
     return "ip:" + (request.remote_addr or "unknown")
 
 
-def init_app(app: Flask, limiter) -> None:
-    """Bind the limiter with settings from config; a zero rate switches it off."""
+def init_app(app: Flask, limiter: Limiter) -> None:
+    """Bind the limiter; a zero rate switches limiting off."""
     rps = app.config["RATE_LIMIT_RPS"]
-    app.config.update(
-        RATELIMIT_ENABLED=rps > 0,
-        RATELIMIT_DEFAULT=limit_string(rps) if rps > 0 else None,
-        RATELIMIT_STORAGE_URI=app.config["RATE_LIMIT_STORAGE_URI"],
-        RATELIMIT_STRATEGY="sliding-window-counter",
-        RATELIMIT_HEADERS_ENABLED=False,
-        RATELIMIT_SWALLOW_ERRORS=True,
-    )
+    app.config.update(RATELIMIT_ENABLED=rps > 0, RATELIMIT_STORAGE_URI=app.config["RATE_LIMIT_STORAGE_URI"],
+                      RATELIMIT_STRATEGY="sliding-window-counter", RATELIMIT_HEADERS_ENABLED=False,
+                      RATELIMIT_SWALLOW_ERRORS=True, RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True)
+    if rps <= 0:
+        return
+    # Marking the limiter as registered makes init_app configure storage and strategy without adding its hooks.
+    app.extensions.setdefault("limiter", set()).add(limiter)
     limiter.init_app(app)
+    item = parse(limit_string(rps))
+
+    @app.before_request
+    def _check_limit():
+        if request.path in EXEMPT_PATHS:
+            return
+        key = rate_limit_key()
+        try:
+            allowed = limiter.limiter.hit(item, key)
+            g.rate_limit = (key, allowed)
+        except Exception as err:  # a storage outage must not take the gateway down
+            logger.warning("rate limit storage failed, request allowed: {}", type(err).__name__)
+            return
+        if not allowed:
+            retry_after = _seconds_to_reset(limiter, item, key)
+            logger.bind(ip=request.remote_addr, path=request.path, limit=str(item), retry_after_seconds=retry_after,
+                        limiter_decision="rate_limited").warning("rate limit exceeded")
+            raise RateLimited(f"Rate limit reached: {item}. Retry after {retry_after} s.",
+                              headers={"Retry-After": str(retry_after)})
 
     @app.after_request
     def _add_headers(response):
-        """OpenAI's x-ratelimit-* request headers for the limit that applied."""
-        current = limiter.current_limit
-        if current is not None:
-            response.headers["x-ratelimit-limit-requests"] = str(current.limit.amount)
-            response.headers["x-ratelimit-remaining-requests"] = str(current.remaining)
-            response.headers["x-ratelimit-reset-requests"] = f"{math.ceil(max(0.0, current.reset_at - time.time()))}s"
+        """OpenAI's x-ratelimit-* request headers."""
+        state = g.get("rate_limit")
+        if state is not None:
+            reset_at, remaining = limiter.limiter.get_window_stats(item, state[0])
+            response.headers["x-ratelimit-limit-requests"] = str(item.amount)
+            response.headers["x-ratelimit-remaining-requests"] = str(remaining)
+            response.headers["x-ratelimit-reset-requests"] = f"{max(1, math.ceil(reset_at - time.time()))}s"
         return response
 
-    @app.errorhandler(RateLimitExceeded)
-    def _limited(err: RateLimitExceeded):
-        retry_after = _retry_after(limiter)
-        logger.bind(ip=request.remote_addr, path=request.path, limit=str(err.limit.limit),
-                    retry_after_seconds=retry_after, limiter_decision="rate_limited").warning("rate limit exceeded")
-        error = RateLimited(f"Rate limit reached: {err.limit.limit}. Retry after {retry_after} s.",
-                            headers={"Retry-After": str(retry_after)})
-        return error.body(), error.status, error.headers
 
-
-def _retry_after(limiter) -> int:
-    current = limiter.current_limit
-    if current is None:
-        return 1
-    return max(1, math.ceil(current.reset_at - time.time()))
-
+def _seconds_to_reset(limiter: Limiter, item, key: str) -> int:
+    reset_at, _ = limiter.limiter.get_window_stats(item, key)
+    return max(1, math.ceil(reset_at - time.time()))

@@ -13,6 +13,7 @@ from marshmallow import validate
 from marshmallow import validates_schema
 
 from ..durations import parse_duration
+from ..proxies import parse_trusted_proxies
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -76,6 +77,16 @@ class Number(fields.Field):
         return number
 
 
+class TrustedProxies(fields.Field):
+    """A proxy count (0-10) or a comma-separated list of proxy addresses/networks."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_trusted_proxies(value)
+        except ValueError as err:
+            raise ValidationError(str(err)) from None
+
+
 class Text(fields.String):
     """A string with surrounding whitespace removed."""
 
@@ -128,7 +139,7 @@ class SettingsSchema(Schema):
     MAX_REQUEST_BODY = ByteSize(load_default=20 * 1000**2, validate=validate.Range(min=1024, error="must be at least 1KB"))
     KEEP_ALIVE = Text(load_default="")
     REASONING_CONTENT = Flag(load_default=False)
-    TRUSTED_PROXIES = Number(integer=True, load_default=0, validate=validate.Range(min=0, max=10))
+    TRUSTED_PROXIES = TrustedProxies(load_default=0)
 
     @validates_schema
     def _tls_files(self, data, **kwargs):

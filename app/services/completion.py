@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import secrets
+import random
 import string
-import uuid
 
 FINGERPRINT = "fp_ollama"
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 def new_completion_id() -> str:
-    return "chatcmpl-" + uuid.uuid4().hex
+    return f"chatcmpl-{random.getrandbits(128):032x}"
 
 
 def new_call_id() -> str:
-    return "call_" + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(24))
+    return "call_" + "".join(random.choices(_ALPHANUMERIC, k=24))
 
 
 def finish_reason(done_reason: str | None, saw_tool_calls: bool) -> str:

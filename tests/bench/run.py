@@ -1,0 +1,159 @@
+"""Benchmark: the gateway against a bare pass-through and the fixed-reply upstream itself, with wrk.
+
+    python tests/bench/run.py [--duration 10]
+
+Needs Debian's `wrk` and `nginx-light`. Everything listens on 127.0.0.1 and stops at the end.
+Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.gateway import clean_env  # noqa: E402
+from tests.gateway import free_port  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def wrk(url: str, script: str, connections: int, duration: int) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / script), url],
+                         capture_output=True, text=True, timeout=duration + 60).stdout
+    if "Non-2xx or 3xx responses" in out:
+        raise SystemExit(f"failed requests against {url}:\n{out}")
+    fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
+    return {k: float(v) for k, v in fields.items()}
+
+
+def start_upstream(workdir: Path) -> tuple[str, Path]:
+    port = free_port()
+    (workdir / "logs").mkdir(parents=True)
+    conf = workdir / "nginx.conf"
+    conf.write_text((HERE / "upstream-nginx.conf.template").read_text().replace("__PORT__", str(port)))
+    subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir)], check=True)
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url + "/api/version")
+    return url, conf
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+def children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Server:
+    """A gunicorn process; `worker_rss()` is the peak RSS of its (first) worker."""
+
+    def __init__(self, command: list[str], env: dict, port: int, cwd: Path):
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.url + "/health/live" if cwd == ROOT else self.url + "/")
+
+    def worker_rss(self) -> float:
+        return max((peak_rss_mb(pid) for pid in children(self.process.pid)), default=0.0)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+def measure(name: str, server_url: str, duration: int, rows: dict, connections=(1, 16)) -> None:
+    for c in connections:
+        wrk(server_url + "/v1/chat/completions", "openai_chat.lua", c, 2)  # warm-up
+        rows[(name, c)] = wrk(server_url + "/v1/chat/completions", "openai_chat.lua", c, duration)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light)")
+    workdir = Path(tempfile.mkdtemp(prefix="llamagate-bench-"))
+    upstream, conf = start_upstream(workdir / "nginx")
+    rows: dict = {}
+    rss: dict = {}
+    try:
+        for c in (1, 16):
+            rows[("direct", c)] = wrk(upstream + "/api/chat", "ollama_chat.lua", c, args.duration)
+
+        port = free_port()
+        ceiling = Server([str(BIN / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "16", "-b", f"127.0.0.1:{port}",
+                          "baseline:app"], {**clean_env({}), "UPSTREAM": upstream}, port, HERE)
+        measure("ceiling", ceiling.url, args.duration, rows)
+        rss["ceiling"] = ceiling.worker_rss()
+        ceiling.stop()
+
+        gateway_settings = {"OLLAMA_HOST": upstream, "API_KEY": "sk-bench", "RATE_LIMIT_RPS": "1000000",
+                            "THREADS": "16", "WORKERS": "1"}
+        for name, cache in (("gateway", "false"), ("gateway-cache-hit", "true")):
+            port = free_port()
+            env = clean_env({**gateway_settings, "PORT": port, "CACHE_ENABLED": cache})
+            env["CONFIG_FILE"] = ""
+            server = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, ROOT)
+            measure(name, server.url, args.duration, rows)
+            rss[name] = server.worker_rss()
+            server.stop()
+    finally:
+        subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"), "-s", "quit"], check=False)
+    report(rows, rss)
+
+
+def report(rows: dict, rss: dict) -> None:
+    direct_p50 = rows[("direct", 1)]["p50_ms"]
+    print(f"{'target':<20}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'over direct ms':>16}{'peak RSS MB':>13}")
+    for (name, c), row in rows.items():
+        overhead = f"{row['p50_ms'] - direct_p50:.3f}" if c == 1 and name != "direct" else ""
+        print(f"{name:<20}{c:>4}{row['rps']:>10.0f}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{overhead:>16}"
+              f"{rss.get(name, 0) or '':>13}")
+    ceiling_overhead = rows[("ceiling", 1)]["p50_ms"] - direct_p50
+    gateway_overhead = rows[("gateway", 1)]["p50_ms"] - direct_p50
+    checks = [
+        ("c1 added latency / ceiling's", gateway_overhead / ceiling_overhead, "<= 1.25"),
+        ("c16 throughput / ceiling's", rows[("gateway", 16)]["rps"] / rows[("ceiling", 16)]["rps"], ">= 0.80"),
+        ("cache-hit c16 throughput / ceiling's", rows[("gateway-cache-hit", 16)]["rps"] / rows[("ceiling", 16)]["rps"], ">= 2.00"),
+        ("gateway peak RSS per worker (MB)", max(rss["gateway"], rss["gateway-cache-hit"]), "<= 60"),
+    ]
+    print()
+    for label, value, target in checks:
+        op, bound = target.split()
+        ok = value <= float(bound) if op == "<=" else value >= float(bound)
+        print(f"{label:<40}{value:>8.2f}   target {target:<8} {'met' if ok else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    main()
