@@ -16,6 +16,7 @@ class Services:
     settings: dict
     ollama: Any
     chat: Any
+    mcp: Any
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -26,12 +27,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import ratelimit
     from . import request_id
     from .blueprints import register_blueprints
+    from .config import ConfigError
     from .config import load_settings
     from .errors import register_error_handlers
     from .extensions import SERVICES_KEY
     from .extensions import limiter
     from .services.cache import ResponseCache
+    from .mcp.config import load_mcp_settings
+    from .mcp.errors import MCPConfigError
     from .services.chat import ChatService
+    from .services.mcp_runtime import MCPRuntime
     from .upstream.ollama import OllamaClient
 
     settings = load_settings(overrides=config)
@@ -48,7 +53,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     chat = ChatService(ollama, cache, keep_alive=settings["KEEP_ALIVE"],
                        reasoning_content=settings["REASONING_CONTENT"],
                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
-    app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat)
+    try:
+        mcp_settings = load_mcp_settings(settings["MCP"], settings["ENVIRON"], source=settings["CONFIG_FILE"] or "config")
+    except MCPConfigError as err:
+        raise ConfigError(str(err)) from None
+    app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat,
+                                            mcp=MCPRuntime(app, mcp_settings, chat))
 
     request_id.init_app(app)
     access_log.init_app(app)

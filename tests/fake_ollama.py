@@ -12,13 +12,17 @@ What a chat reply does is steered by directives in the last user message:
   [[stall SECONDS]]     one token, then silence
   [[status CODE text]]  an HTTP error before any line
   [[empty]]             no content at all, just the done line
+  [[repeat-tool NAME {json}]]  (in the first user message) call that tool in every round that offers tools;
+                        without tools, answer with the number of tool results seen
 A model not in the catalogue answers 404 like Ollama. A last message with role "tool" gets "Tool said: ...".
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
+import string
 import threading
 import time
 from datetime import datetime
@@ -157,6 +161,16 @@ class FakeOllama:
                 messages = body.get("messages") or []
                 last = messages[-1] if messages else {}
                 text = last.get("content") or ""
+                first_user = next((m.get("content") or "" for m in messages if m.get("role") == "user"), "")
+                repeat = re.search(r"\[\[repeat-tool (\S+) ([^\]]*)\]\]", first_user)
+                if repeat:
+                    results = [m for m in messages if m.get("role") == "tool"]
+                    if body.get("tools"):
+                        text = f"[[tool {repeat.group(1)} {repeat.group(2)}]]"
+                        last = {"role": "user", "content": text}
+                    else:
+                        text = f"Final answer after {len(results)} tool results"
+                        last = {"role": "user", "content": text}
                 directives = {}
                 calls = []
                 for match in _DIRECTIVE.finditer(text):
@@ -193,7 +207,8 @@ class FakeOllama:
                     out.append({**head, "message": {"role": "assistant", "content": piece}})
                 for i, (name, args) in enumerate(calls):
                     function = {"index": 0 if "noid" in directives else i, "name": name, "arguments": args}
-                    call = {"function": function} if "noid" in directives else {"id": f"call_{i:08d}", "function": function}
+                    call_id = "call_" + "".join(random.choices(string.ascii_lowercase + string.digits, k=8))
+                    call = {"function": function} if "noid" in directives else {"id": call_id, "function": function}
                     out.append({**head, "message": {"role": "assistant", "content": "", "tool_calls": [call]}})
                 prompt_tokens = sum(len(str(m.get("content", ""))) for m in body.get("messages", [])) // 4 + 1
                 done = {**head, "message": {"role": "assistant", "content": carry}, "done": True,

@@ -24,7 +24,17 @@ def _cache_allowed() -> bool:
 @bp.post("/chat/completions")
 def chat_completions():
     req = load_json(_schema)
-    chat = services().chat
+    svc = services()
+    chat = svc.chat
+    req, toolset = svc.mcp.prepare(req)
+    if toolset:
+        loop = svc.mcp.tool_loop
+        body = chat.upstream_body(req, stream=bool(req.get("stream")))
+        if req.get("stream"):
+            return sse_response(loop.stream(req, body, toolset, g.request_id))
+        response = jsonify(loop.complete(req, body, toolset, g.request_id))
+        response.headers["X-Cache"] = "BYPASS"
+        return response
     if req.get("stream"):
         return sse_response(chat.stream(req, g.request_id))
     answer, outcome = chat.complete(req, g.request_id, use_cache=_cache_allowed())
