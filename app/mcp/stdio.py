@@ -60,8 +60,13 @@ def child_environment(
     return env
 
 
-def resolve_command(command: str, env: Mapping[str, str]) -> str:
-    """The program's path, searched on the child's PATH (finds ``npx.cmd`` on Windows too)."""
+def resolve_command(command: str, env: Mapping[str, str], cwd: str | None = None) -> str:
+    """The program's path, searched on the child's PATH (finds ``npx.cmd`` on Windows too).
+
+    A relative path with a directory part (``./server.py``) is taken relative to ``cwd``.
+    """
+    if cwd and not os.path.isabs(command) and os.path.dirname(command):
+        command = os.path.join(cwd, command)
     found = shutil.which(command, path=env.get("PATH"))
     if found is None:
         raise FileNotFoundError(f"command not found: {command!r}")
@@ -78,7 +83,7 @@ async def stdio_transport(
     its stdout (dies) before the transport is closed.
     """
     env = child_environment(cfg.env)
-    command = resolve_command(cfg.command or "", env)
+    command = resolve_command(cfg.command or "", env, cfg.cwd)
     if sys.platform == "win32":
         spawn_options: dict[str, object] = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
     else:
@@ -110,22 +115,19 @@ async def stdio_transport(
 
     async def read_stdout() -> None:
         assert process.stdout is not None
-        buffer, delivering = b"", True
+        lines, delivering = LineBuffer(), True
         with suppress(*_PIPE_ERRORS):
             while True:
-                buffer += await process.stdout.receive()
-                *lines, buffer = buffer.split(b"\n")
-                if len(buffer) > MAX_MESSAGE_BYTES:
-                    log.warning("MCP server {} sent a message over {} bytes; closing", cfg.name, MAX_MESSAGE_BYTES)
-                    break
-                for line in lines:
+                for line in lines.feed(await process.stdout.receive()):
                     if delivering:
                         try:
                             await deliver(line)
                         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                             delivering = False  # the session is gone: keep draining so the child can exit
-        with anyio.move_on_after(0.5):
-            await process.wait()  # usually immediate: lets the exit code reach the log
+                if lines.pending > MAX_MESSAGE_BYTES:
+                    log.warning("MCP server {} sent a message over {} bytes; closing", cfg.name, MAX_MESSAGE_BYTES)
+                    break
+        await _wait(process, 0.5)  # usually immediate: lets the exit code reach the log
         died()
         await to_session.aclose()
 
@@ -142,17 +144,14 @@ async def stdio_transport(
 
     async def read_stderr() -> None:
         assert process.stderr is not None
-        buffer = b""
+        lines = LineBuffer()
         with suppress(*_PIPE_ERRORS):
             while True:
-                buffer += await process.stderr.receive()
-                *lines, buffer = buffer.split(b"\n")
-                if len(buffer) > MAX_LOGGED_LINE * 4:
-                    lines, buffer = [*lines, buffer], b""
-                for line in lines:
+                for line in lines.feed(await process.stderr.receive()):
                     _log_stderr(log, cfg.name, line, secrets)
-        if buffer:
-            _log_stderr(log, cfg.name, buffer, secrets)
+                if lines.pending > MAX_LOGGED_LINE * 4:
+                    _log_stderr(log, cfg.name, lines.take(), secrets)
+        _log_stderr(log, cfg.name, lines.take(), secrets)
 
     try:
         async with anyio.create_task_group() as tg:
@@ -171,6 +170,32 @@ async def stdio_transport(
     finally:
         for stream in (to_session, session_reads, session_writes, from_session):
             stream.close()
+
+
+class LineBuffer:
+    """Splits a byte stream into lines without rescanning what it already holds."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self.pending = 0  # bytes held of the unfinished line
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """Add a chunk; return the lines it completed (without their newline)."""
+        *complete, rest = chunk.split(b"\n")
+        lines: list[bytes] = []
+        if complete:
+            lines = [b"".join([*self._parts, complete[0]]), *complete[1:]]
+            self._parts, self.pending = [], 0
+        if rest:
+            self._parts.append(rest)
+            self.pending += len(rest)
+        return lines
+
+    def take(self) -> bytes:
+        """Return and forget the unfinished line."""
+        data = b"".join(self._parts)
+        self._parts, self.pending = [], 0
+        return data
 
 
 async def stop_process(process: Process, name: str) -> None:
@@ -193,8 +218,11 @@ async def stop_process(process: Process, name: str) -> None:
 
 
 async def _wait(process: Process, seconds: float) -> bool:
-    with anyio.move_on_after(seconds):
-        await process.wait()
+    # Poll rather than process.wait(): on asyncio that also waits for the pipes to close, which a
+    # grandchild holding them open would delay until the kill.
+    deadline = anyio.current_time() + seconds
+    while process.returncode is None and anyio.current_time() < deadline:
+        await anyio.sleep(0.02)
     return process.returncode is not None
 
 

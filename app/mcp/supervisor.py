@@ -140,16 +140,20 @@ class ServerSupervisor:
         self.log.warning("MCP server {} failed: {}", self.cfg.name, self.last_error)
 
     async def _connect_once(self) -> None:
+        """One connection, from spawn/connect to disconnect; bounded by ``timeout`` until ready.
+
+        A stop or restart request while connecting abandons the attempt at once.
+        """
         connected = anyio.Event()
-        timed_out = False
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._own_session, connected)
             with anyio.move_on_after(self.cfg.timeout):
-                await connected.wait()
+                async with anyio.create_task_group() as first:
+                    for event in (connected, self._wake):
+                        first.start_soon(_cancel_when_set, event, first.cancel_scope)
             if not connected.is_set():
-                timed_out = True
                 tg.cancel_scope.cancel()
-        if timed_out:
+        if not connected.is_set() and not self._wake.is_set():
             raise TimeoutError(f"no answer within {self.cfg.timeout:g}s")
 
     async def _own_session(self, connected: anyio.Event) -> None:
@@ -172,7 +176,6 @@ class ServerSupervisor:
                 await self._list_tools(client)
                 tg.start_soon(self._refresh_on_request, client)
                 self.client, self.status, self.last_error, self._live = client, "ready", None, True
-                self._failures = 0
                 self.log.info(
                     "MCP server {} ready ({} tools, protocol {})", self.cfg.name, len(self.tools), self.protocol_version
                 )
@@ -277,6 +280,11 @@ class ServerSupervisor:
             restarts=self.restarts,
         )
         return out
+
+
+async def _cancel_when_set(event: anyio.Event | asyncio.Event, scope: anyio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
 
 
 def _version() -> str:

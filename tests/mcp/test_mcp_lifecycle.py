@@ -106,3 +106,34 @@ def test_not_started_pool():
     with pytest.raises(ServerUnavailable, match="not running"):
         pool.call_tool("basic", "echo", {"message": "x"})
     pool.close()
+
+
+SILENT = {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}  # never answers
+
+
+def test_connect_timeout(make_pool):
+    started = time.monotonic()
+    pool = make_pool([{"name": "silent", **SILENT, "timeout": "1s"}], wait=15)
+    state = pool.state("silent")
+    assert state["status"] == "failed" and state["last_error"] == "TimeoutError: no answer within 1s"
+    assert time.monotonic() - started < 8
+
+
+def test_close_while_connecting_is_prompt():
+    pool = MCPPool(load_mcp_settings({"servers": [{"name": "silent", **SILENT}]}, {}))
+    pool.start()
+    pid = wait_for(lambda: pool.state("silent")["pid"])
+    assert not pool.wait_ready(0.3)
+    started = time.monotonic()
+    pool.close()
+    assert time.monotonic() - started < 5
+    assert not pid_alive(pid)
+
+
+def test_non_json_stdout_line_is_logged_and_ignored(make_pool, log_records):
+    script = stdio_server("x", "basic")["args"][0]
+    noisy = {"name": "noisy", "command": "/bin/sh", "args": ["-c", f'echo "not json"; exec "{sys.executable}" "{script}"']}
+    pool = make_pool([noisy])
+    assert pool.state("noisy")["status"] == "ready"
+    assert pool.call_tool("noisy", "echo", {"message": "fine"}).text == "fine"
+    assert any("non-JSON-RPC line" in r["message"] for r in log_records)
