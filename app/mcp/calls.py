@@ -45,9 +45,8 @@ async def request(server: ServerSupervisor, call: Awaitable[Any], request_id: st
         if exc.code != CONNECTION_CLOSED:
             raise
         server.mark_dead("connection closed")
-        raise ServerUnavailable(
-            f"MCP server {name!r} closed the connection ({server.last_error})", server=name
-        ) from exc
+        detail = f" ({server.last_error})" if server.last_error else ""
+        raise ServerUnavailable(f"MCP server {name!r} closed the connection{detail}", server=name) from exc
     except ValidationError as exc:
         raise ToolCallFailed(f"MCP server {name!r} sent an invalid reply", server=name) from exc
     except _DEAD as exc:
@@ -77,6 +76,10 @@ async def call_tool(
         if exc.code == REQUEST_TIMEOUT:
             raise ToolTimeout(f"tool {tool!r} timed out after {timeout:g}s", server=name, tool=tool) from exc
         raise ToolCallFailed(f"tool {tool!r} failed: {exc.message} (code {exc.code})", server=name, tool=tool) from exc
+    except MCPError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. input-required rounds exhausted: still this call's failure
+        raise ToolCallFailed(f"tool {tool!r} failed: {describe_error(exc)}", server=name, tool=tool) from exc
     finally:
         server.last_call_latency_ms = round((time.monotonic() - started) * 1000, 1)
 

@@ -148,9 +148,10 @@ def load_mcp_settings(
 ) -> MCPSettings:
     """Validate the `mcp:` section (already parsed from YAML/JSON) and apply `MCP_*` overrides.
 
-    Environment variables beat the file. ``${VAR}`` in any string of the section is replaced from
-    ``environ``; an unset variable is an error unless written ``${VAR:-default}``; ``$$`` is a
-    literal ``$``. ``servers`` is a list of entries with ``name`` or a mapping name → entry.
+    ``MCP_*`` environment variables beat the file (an empty one counts as unset). ``${VAR}`` in
+    any string of the section is replaced from ``environ``; an unset variable is an error unless
+    written ``${VAR:-default}``; ``$${`` is a literal ``${``. ``servers`` is a list of entries with
+    ``name`` (the Go original's format) or a mapping of name to entry.
 
     :raises MCPConfigError: naming the source, the key path (``mcp.servers[1].url``), the value
         and what is allowed.
@@ -169,7 +170,7 @@ def load_mcp_settings(
         logger.warning("{}: mcp.{} is not used by this gateway and is ignored", source, key)
     values: dict[str, Any] = {}
     for key, (kind, env_name) in _SCALARS.items():
-        if env_name in environ:
+        if environ.get(env_name, "").strip():
             values[key] = convert(kind, environ[env_name], Location("environment", env_name))
         elif key in section:
             values[key] = convert(kind, section[key], Location(source, f"mcp.{key}"))

@@ -48,7 +48,8 @@ class MCPPool(ContentAPI):
     dies. Request threads call the methods below, which run coroutines on that loop and wait with
     a bounded timeout. Calls to one server run concurrently (up to its ``max_concurrency``).
 
-    Call ``start()`` in each worker after the fork, ``close()`` at shutdown. Runtime errors are
+    Call ``start()`` in each worker after the fork, ``close()`` at shutdown (``settings.enabled``
+    is for the caller to check: the pool connects whatever it is given). Runtime errors are
     ``app.mcp.errors.MCPError`` subclasses; listings are plain JSON-able dicts. While a server is
     down its tools are left out of ``exposed_tools()`` but still ``resolve()``, so a late call
     gets ``ServerUnavailable`` rather than an unknown-tool error.
@@ -76,7 +77,7 @@ class MCPPool(ContentAPI):
                 return
             if self._runner is not None:
                 # A pool copied by fork() after start() has no thread: start from the configs again.
-                self._servers = self._new_supervisors()
+                self._servers, self._catalog = self._new_supervisors(), Catalog()
             self._runner = LoopThread("mcp-pool")
             ref = weakref.ref(self)
             self._atexit = lambda: (pool := ref()) is not None and pool.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import socket
@@ -80,13 +81,22 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.script} {self.transport} exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self._answers():
+                return self
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.script} {self.transport} did not listen on {self.port}")
+
+    def _answers(self) -> bool:
+        """Whether an HTTP request to the MCP endpoint gets a response (any status)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+        try:
+            connection.request("GET", self.url, headers={"Accept": "text/event-stream"})
+            return connection.getresponse().status > 0
+        except OSError:
+            return False
+        finally:
+            connection.close()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

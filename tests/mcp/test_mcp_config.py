@@ -279,3 +279,10 @@ def test_public_dict_and_repr_hide_secrets():
     for secret in ("pw", "t0k", "b3arer", "argsecret", "envsecret"):
         assert secret not in text.replace("https", "")
     assert isinstance(stdio, ServerConfig) and stdio.public_dict()["env_keys"] == ["K"]
+
+
+def test_empty_environment_override_counts_as_unset():
+    assert (
+        load({"max_tool_rounds": 4, "enabled": True}, {"MCP_MAX_TOOL_ROUNDS": "", "MCP_ENABLED": " "}).max_tool_rounds
+        == 4
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -132,8 +133,41 @@ def test_close_while_connecting_is_prompt():
 
 def test_non_json_stdout_line_is_logged_and_ignored(make_pool, log_records):
     script = stdio_server("x", "basic")["args"][0]
-    noisy = {"name": "noisy", "command": "/bin/sh", "args": ["-c", f'echo "not json"; exec "{sys.executable}" "{script}"']}
+    noisy = {
+        "name": "noisy",
+        "command": "/bin/sh",
+        "args": ["-c", f'echo "not json"; exec "{sys.executable}" "{script}"'],
+    }
     pool = make_pool([noisy])
     assert pool.state("noisy")["status"] == "ready"
     assert pool.call_tool("noisy", "echo", {"message": "fine"}).text == "fine"
     assert any("non-JSON-RPC line" in r["message"] for r in log_records)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_pool_started_before_fork_starts_afresh_in_the_child(make_pool):
+    pool = make_pool([stdio_server("basic", "basic")])
+    parent_pid = pool.state("basic")["pid"]
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            pool.start()
+            pool.wait_ready(15)
+            answer = f"{pool.call_tool('basic', 'echo', {'message': 'from child'}).text}|{pool.state('basic')['pid']}"
+            pool.close()
+        except BaseException as exc:  # noqa: BLE001
+            answer = f"error: {exc!r}"
+        os.write(write_end, answer.encode())
+        os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + 30
+    while os.waitpid(child, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(child, 9)
+            pytest.fail("child did not finish")
+        time.sleep(0.05)
+    with os.fdopen(read_end, "rb") as pipe:
+        text, _, child_server = pipe.read().decode().partition("|")
+    assert text == "from child" and int(child_server) != parent_pid
+    assert pool.call_tool("basic", "echo", {"message": "parent"}).text == "parent"

@@ -199,4 +199,3 @@ def test_resources_and_prompts(pool):
 def test_runtime_stdio_is_refused_by_default(pool):
     with pytest.raises(MCPConfigError, match="stdio servers cannot be added at runtime"):
         pool.add_server({"name": "new", "command": "python3"})
-

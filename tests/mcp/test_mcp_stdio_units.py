@@ -23,7 +23,11 @@ PARENT = {
 
 
 def test_child_environment_posix():
-    assert child_environment({"TOKEN": "t"}, PARENT, "linux") == {"PATH": "/usr/bin:/bin", "HOME": "/home/gw", "TOKEN": "t"}
+    assert child_environment({"TOKEN": "t"}, PARENT, "linux") == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/gw",
+        "TOKEN": "t",
+    }
 
 
 def test_child_environment_windows_keeps_system_variables():
