@@ -1,5 +1,10 @@
-"""gunicorn settings, all taken from the gateway's own configuration (one source of truth)."""
+"""gunicorn settings, all taken from the gateway's own configuration (one source of truth).
 
+Run: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from app.config.load_settings()
+(environment > .env > llamagate.yaml > defaults); nothing here is a second place to configure.
+"""
+
+import errno
 import os
 import socket
 import sys
@@ -15,24 +20,33 @@ except ConfigError as _err:
     print(f"llamagate: {_err}", file=sys.stderr, flush=True)
     sys.exit(2)
 
+
+def _address(host: str, port: int) -> str:
+    return f"[{host.strip('[]')}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 # Server socket
-bind = [f"{_settings['HOST']}:{_settings['PORT']}"]
+bind = [_address(_settings["HOST"], _settings["PORT"])]
 backlog = 2048
 
 # Worker processes: threads, because each open stream holds one.
 worker_class = "gthread"
 workers = _settings["WORKERS"]
 threads = _settings["THREADS"]
-# For gthread `timeout` is a heartbeat, not a request limit, so long streams are never killed.
+# For gthread `timeout` is the worker's heartbeat to the master, sent by its event loop whatever
+# the request threads do, so a healthy stream of any length is never killed; only a wedged worker is.
 timeout = 120
+# SIGTERM: stop accepting, let open requests and streams finish for up to SHUTDOWN_TIMEOUT.
 graceful_timeout = int(_settings["SHUTDOWN_TIMEOUT"])
-keepalive = 5
-preload_app = False
+# Longer than the idle timeout of the proxies' pooled connections (Apache ttl=60, nginx 60s),
+# so a proxy never reuses a connection the gateway is closing. Idle connections hold no thread.
+keepalive = 75
+preload_app = False  # each worker builds its app (and its sessions, MCP pool) after the fork
 control_socket_disable = True
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
 
-# TLS
+# TLS (terminated here when no proxy does it)
 if _settings["TLS_ENABLED"]:
     certfile = _settings["TLS_CERT_FILE"]
     keyfile = _settings["TLS_KEY_FILE"]
@@ -45,25 +59,76 @@ logger_class = "app.logs.GunicornLogger"
 proc_name = "llamagate"
 
 
+# Server hooks (they never raise: a failing hook must not take the server down).
 def on_starting(server):
     """Fail fast, with one line, when the port is taken (gunicorn would otherwise retry for seconds)."""
     for address in bind:
         host, _, port = address.rpartition(":")
+        host = host.strip("[]")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         probe = socket.socket(family, socket.SOCK_STREAM)
         try:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host.strip("[]"), int(port)))
+            probe.bind((host, int(port)))
         except OSError as err:
-            print(f"llamagate: cannot listen on {address}: {err.strerror} (is another gateway running?)",
+            reason = "Address already in use" if err.errno == errno.EADDRINUSE else err.strerror
+            print(f"llamagate: cannot listen on {address}: {reason} (is another gateway running?)",
                   file=sys.stderr, flush=True)
             os._exit(1)
         finally:
             probe.close()
 
 
+def when_ready(server):
+    from loguru import logger
+
+    logger.bind(bind=bind, workers=workers, threads=threads, tls=bool(_settings["TLS_ENABLED"]),
+                shutdown_timeout=graceful_timeout).info("gunicorn ready")
+
+
+def post_fork(server, worker):
+    """In the new worker, before its app is built: nothing inherited needs resetting (no preload)."""
+
+
+def post_worker_init(worker):
+    """The worker has its app: start its own resources (MCP pool, ...) before it accepts requests."""
+    try:
+        from app.lifecycle import start_worker_resources
+
+        start_worker_resources(worker.wsgi)
+    except Exception:
+        worker.log.exception("starting worker resources failed")
+
+
+def worker_int(worker):
+    """SIGINT/SIGQUIT on a worker: with DEBUG=true, log every thread's stack (where does a hung stream wait?)."""
+    import threading
+    import traceback
+
+    if not _settings["DEBUG"]:
+        return
+    names = {thread.ident: thread.name for thread in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        stack = "".join(traceback.format_stack(frame))
+        worker.log.debug("thread %s (%s):\n%s", names.get(ident, "?"), ident, stack)
+
+
 def worker_exit(server, worker):
-    """Flush queued log records before the worker process ends."""
+    """Runs in the worker once in-flight requests have drained (or SHUTDOWN_TIMEOUT passed)."""
+    try:
+        from app.lifecycle import stop_worker_resources
+
+        if getattr(worker, "wsgi", None) is not None:
+            stop_worker_resources(worker.wsgi)
+    except Exception:
+        worker.log.exception("stopping worker resources failed")
+    finally:
+        from loguru import logger
+
+        logger.complete()
+
+
+def on_exit(server):
     from loguru import logger
 
     logger.complete()

@@ -71,7 +71,8 @@ def serve_with_waitress(app: Flask) -> None:
         logger.bind(shutdown_timeout=settings["SHUTDOWN_TIMEOUT"]).info("draining: no new connections")
         _stop_accepting(sockets)
         deadline = time.monotonic() + settings["SHUTDOWN_TIMEOUT"]
-        _loop(server, sockets, until=lambda: stop.count > 1 or time.monotonic() >= deadline or not _busy(server, sockets))
+        _loop(server, sockets,
+              until=lambda: stop.count > 1 or time.monotonic() >= deadline or not _busy(server, sockets))
         if _busy(server, sockets):
             logger.warning("shutdown timeout reached with requests still open; closing them")
     finally:
@@ -84,7 +85,7 @@ def serve_with_waitress(app: Flask) -> None:
 
 
 def _port_in_use(host: str, port: int) -> None:
-    fail(f"cannot listen on {host}:{port}: already in use (is another gateway running?)", 1)
+    fail(f"cannot listen on {host}:{port}: Address already in use (is another gateway running?)", 1)
 
 
 def _check_port_free(host: str, port: int) -> None:

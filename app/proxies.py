@@ -4,6 +4,7 @@
 they are (Werkzeug's ProxyFix). A list of addresses or networks (`127.0.0.1, 10.0.0.0/8, ::1`)
 honours the headers only when the connecting peer is in the list, and then walks X-Forwarded-For
 from the right past every listed proxy: the first address not in the list is the client.
+A port after the client's address (IIS ARR adds one by default) is dropped in both modes.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def wrap(wsgi_app, trusted: int | Iterable[str]):
     if isinstance(trusted, int):
         if trusted <= 0:
             return wsgi_app
-        return ProxyFix(wsgi_app, x_for=trusted, x_proto=trusted, x_host=trusted, x_port=trusted)
+        return ProxyFix(_ClientWithoutPort(wsgi_app), x_for=trusted, x_proto=trusted, x_host=trusted, x_port=trusted)
     networks = tuple(ipaddress.ip_network(n) for n in trusted)
     return TrustedProxies(wsgi_app, networks) if networks else wsgi_app
 
@@ -85,7 +86,7 @@ class TrustedProxies:
         }
         hops = 1
         client = peer
-        forwarded_for = _values(environ.get("HTTP_X_FORWARDED_FOR"))
+        forwarded_for = [without_port(a) for a in _values(environ.get("HTTP_X_FORWARDED_FOR"))]
         for address in reversed(forwarded_for[-MAX_HOPS:]):
             client = address
             if not self.trusted(address):
@@ -106,6 +107,28 @@ class TrustedProxies:
         if port and port.isdigit():
             environ["SERVER_PORT"] = port
         return self.app(environ, start_response)
+
+
+class _ClientWithoutPort:
+    """After ProxyFix: `203.0.113.9:51234` (IIS ARR's default X-Forwarded-For) becomes `203.0.113.9`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if "werkzeug.proxy_fix.orig" in environ and environ.get("REMOTE_ADDR"):
+            environ["REMOTE_ADDR"] = without_port(environ["REMOTE_ADDR"])
+        return self.app(environ, start_response)
+
+
+def without_port(address: str) -> str:
+    """`1.2.3.4:5678` -> `1.2.3.4`, `[2001:db8::1]:5678` -> `2001:db8::1`; bare addresses unchanged."""
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    host, colon, port = address.rpartition(":")
+    if colon and port.isdigit() and "." in host and ":" not in host:
+        return host
+    return address
 
 
 def _values(header: str | None) -> list[str]:

@@ -1,12 +1,15 @@
-"""Fixtures for the deployment tests: a self-signed certificate and Apache in front of real gateways."""
+"""Fixtures for the deployment tests: a self-signed certificate, Apache and nginx in front of real gateways."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.deploy.helpers import Apache
+from tests.deploy.helpers import Nginx
 from tests.deploy.helpers import apache_binary
+from tests.deploy.helpers import free_port
 from tests.deploy.helpers import make_certificate
+from tests.deploy.helpers import nginx_binary
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +36,20 @@ def start_apache(tmp_path_factory):
     yield start
     for apache in started:
         apache.stop()
+
+
+@pytest.fixture(scope="module")
+def start_nginx(tmp_path_factory):
+    """Factory: nginx serving deploy/nginx/llamagate.conf in front of a gateway port; stopped at the end."""
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (apt-get install -y nginx-light)")
+    started: list[Nginx] = []
+
+    def start(backend_port: int) -> Nginx:
+        server = Nginx(tmp_path_factory.mktemp("nginx"), free_port(), backend_port).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -32,7 +32,8 @@ def client_from(source_ip: str = "127.0.0.1", **kwargs) -> httpx.Client:
     return httpx.Client(transport=transport, timeout=kwargs.pop("timeout", 20), trust_env=False, **kwargs)
 
 
-def timed_events(client: httpx.Client, url: str, body: dict, headers: dict | None = None) -> tuple[httpx.Response, list]:
+def timed_events(client: httpx.Client, url: str, body: dict,
+                 headers: dict | None = None) -> tuple[httpx.Response, list]:
     """POST a streaming request; return the (read) response and `(seconds since the request, event)` per SSE event."""
     started = time.monotonic()
     events: list = []
@@ -77,7 +78,7 @@ def _certificate_with_cryptography(cert: Path, key: Path) -> tuple[Path, Path]:
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(private.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
@@ -137,7 +138,7 @@ class Apache:
         ]
         if self.tls:
             lines += [f'SSLSessionCache "shmcb:{self.directory}/ssl_cache(512000)"',
-                      f"Define LLAMAGATE_TLS", f"Define LLAMAGATE_TLS_CERT {self.tls[0]}",
+                      "Define LLAMAGATE_TLS", f"Define LLAMAGATE_TLS_CERT {self.tls[0]}",
                       f"Define LLAMAGATE_TLS_KEY {self.tls[1]}"]
         for port, backend in self.sites.items():
             lines += [f"Listen 127.0.0.1:{port}", "UnDefine LLAMAGATE_BACKEND", "UnDefine LLAMAGATE_PORT",
@@ -190,3 +191,65 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+NGINX_CONF = ROOT / "deploy" / "nginx" / "llamagate.conf"
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+
+
+class Nginx:
+    """nginx in the foreground with deploy/nginx/llamagate.conf, its upstream and port filled in."""
+
+    def __init__(self, directory: Path, port: int, backend_port: int):
+        self.directory = directory
+        self.port = port
+        self.backend_port = backend_port
+        self.process: subprocess.Popen | None = None
+
+    def site(self) -> str:
+        text = NGINX_CONF.read_text()
+        for old, new in (("server 127.0.0.1:11435;", f"server 127.0.0.1:{self.backend_port};"),
+                         ("listen 80;", f"listen 127.0.0.1:{self.port};"), ("listen [::]:80;", "")):
+            assert old in text, f"{old!r} is no longer in {NGINX_CONF}"
+            text = text.replace(old, new)
+        return text
+
+    def start(self, timeout: float = 15.0) -> Nginx:
+        d = self.directory
+        (d / "site.conf").write_text(self.site())
+        kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        temp = " ".join(f"{kind}_temp_path {d}/{kind};" for kind in kinds)
+        (d / "nginx.conf").write_text(
+            f"daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n  access_log off;\n  {temp}\n"
+            # Compress JSON and event streams server-wide, to show the site turns it off for the API.
+            "  gzip on;\n  gzip_types application/json text/event-stream;\n"
+            f"  include {d}/site.conf;\n}}\n")
+        command = [nginx_binary(), "-p", str(d), "-e", str(d / "error.log"), "-c", str(d / "nginx.conf")]
+        check = subprocess.run(command + ["-t"], capture_output=True, text=True, timeout=30)
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx config test failed:\n{check.stderr}")
+        self.warnings = "\n".join(line for line in check.stderr.splitlines() if "[warn]" in line or "[emerg]" in line)
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.process.returncode}:\n{(d / 'error.log').read_text()}")
+            if _listening(self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -1,6 +1,7 @@
 """The gateway with a probe resource that logs its start and stop, for the launcher tests.
 
-gunicorn: `gunicorn -c gunicorn.conf.py tests.deploy.lifecycle_app:app`; waitress: `python -m tests.deploy.lifecycle_app`.
+gunicorn: `gunicorn -c gunicorn.conf.py tests.deploy.lifecycle_app:app`;
+waitress: `python -m tests.deploy.lifecycle_app`.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ def test_a_second_instance_on_a_taken_port_exits_with_one_line(launcher):
                                 timeout=20, text=True)
     assert result.returncode == 1
     assert time.monotonic() - started < 5
-    assert result.stderr.strip() == f"llamagate: cannot listen on 127.0.0.1:{port}: already in use (is another gateway running?)"
+    assert result.stderr.strip() == (f"llamagate: cannot listen on 127.0.0.1:{port}: Address already in use"
+                                     " (is another gateway running?)")
 
 
 def test_waitress_refuses_tls_with_one_line(certificate):

@@ -60,15 +60,18 @@ def test_nothing_is_trusted_by_default():
 
 def test_a_count_uses_werkzeug_proxyfix():
     assert isinstance(wrap(lambda e, s: [], 1), ProxyFix)
-    assert seen(1, "10.0.0.5", **{"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Forwarded-Proto": "https"})["ip"] == "203.0.113.9"
+    headers = {"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "X-Forwarded-Proto": "https"}
+    assert seen(1, "10.0.0.5", **headers) == {"ip": "203.0.113.9", "scheme": "https", "host": "localhost", "port": "80"}
 
 
 def test_a_list_honours_headers_only_from_a_listed_peer():
     trusted = ("10.0.0.0/8",)
-    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.com:8443"}
-    assert seen(trusted, "10.1.2.3", **headers) == {"ip": "203.0.113.9", "scheme": "https", "host": "api.example.com:8443",
-                                                    "port": "8443"}
-    assert seen(trusted, "192.0.2.1", **headers) == {"ip": "192.0.2.1", "scheme": "http", "host": "localhost", "port": "80"}
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+               "X-Forwarded-Host": "api.example.com:8443"}
+    assert seen(trusted, "10.1.2.3", **headers) == {"ip": "203.0.113.9", "scheme": "https",
+                                                    "host": "api.example.com:8443", "port": "8443"}
+    assert seen(trusted, "192.0.2.1", **headers) == {"ip": "192.0.2.1", "scheme": "http", "host": "localhost",
+                                                     "port": "80"}
     assert isinstance(wrap(lambda e, s: [], trusted), TrustedProxies)
 
 
@@ -96,3 +99,12 @@ def test_proto_comes_from_the_outermost_trusted_proxy():
 def test_ipv6_and_mapped_peers():
     assert seen(("::1",), "::1", **{"X-Forwarded-For": "2001:db8::7"})["ip"] == "2001:db8::7"
     assert seen(("127.0.0.1",), "::ffff:127.0.0.1", **{"X-Forwarded-For": "203.0.113.9"})["ip"] == "203.0.113.9"
+
+
+def test_a_port_after_the_forwarded_address_is_dropped():
+    """IIS ARR writes `client:port` unless includePortInXForwardedFor is off; rate-limit keys must not vary by port."""
+    assert seen(1, "127.0.0.1", **{"X-Forwarded-For": "203.0.113.9:51234"})["ip"] == "203.0.113.9"
+    assert seen(("127.0.0.1",), "127.0.0.1", **{"X-Forwarded-For": "203.0.113.9:51234"})["ip"] == "203.0.113.9"
+    assert seen(("::1",), "::1", **{"X-Forwarded-For": "[2001:db8::7]:443"})["ip"] == "2001:db8::7"
+    assert seen(1, "127.0.0.1", **{"X-Forwarded-For": "2001:db8::7"})["ip"] == "2001:db8::7"
+    assert seen(0, "127.0.0.1", **{"X-Forwarded-For": "203.0.113.9:51234"})["ip"] == "127.0.0.1"

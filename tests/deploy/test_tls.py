@@ -64,4 +64,5 @@ def test_tls_without_its_files_stops_start_up_with_one_line(tmp_path):
     result = subprocess.run(GUNICORN, cwd=ROOT, env=clean_env({"TLS_ENABLED": "true", "TLS_CERT_FILE": "",
                                                                "PORT": "1"}), capture_output=True, timeout=20)
     assert result.returncode == 2
-    assert result.stderr.decode().strip() == "llamagate: invalid setting TLS_CERT_FILE='': is required when TLS_ENABLED=true"
+    assert result.stderr.decode().strip() == ("llamagate: invalid setting TLS_CERT_FILE='': "
+                                              "is required when TLS_ENABLED=true")
