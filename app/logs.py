@@ -77,7 +77,7 @@ def configure_logging(settings: dict) -> None:
         logger.add(settings["LOG_FILE"], format="{extra[_json]}", level=level, backtrace=False, diagnose=False,
                    colorize=False, mode="a", buffering=1, encoding="utf-8")
     logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
-    for noisy in ("urllib3", "werkzeug", "httpx", "httpcore"):
+    for noisy in ("urllib3", "werkzeug", "httpx", "httpcore", "mcp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

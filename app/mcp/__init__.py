@@ -1,43 +1,24 @@
-"""MCP client layer: configuration, a supervised connection pool, tool naming and result formatting."""
+"""MCP client layer: configuration, a supervised connection pool, tool naming and result formatting.
+
+Names are loaded on first use, so that reading the configuration does not load the MCP SDK.
+"""
 
 from __future__ import annotations
 
-from .config import MCPSettings
-from .config import ServerConfig
-from .config import load_mcp_settings
-from .config import parse_server_config
-from .errors import MCPConfigError
-from .errors import MCPError
-from .errors import PromptError
-from .errors import ResourceError
-from .errors import ServerExists
-from .errors import ServerNotFound
-from .errors import ServerUnavailable
-from .errors import ToolCallFailed
-from .errors import ToolDenied
-from .errors import ToolNotFound
-from .errors import ToolTimeout
-from .pool import MCPPool
-from .tools import ExposedTool
-from .tools import ToolResult
+import importlib
+from typing import Any
 
-__all__ = [
-    "ExposedTool",
-    "MCPConfigError",
-    "MCPError",
-    "MCPPool",
-    "MCPSettings",
-    "PromptError",
-    "ResourceError",
-    "ServerConfig",
-    "ServerExists",
-    "ServerNotFound",
-    "ServerUnavailable",
-    "ToolCallFailed",
-    "ToolDenied",
-    "ToolNotFound",
-    "ToolResult",
-    "ToolTimeout",
-    "load_mcp_settings",
-    "parse_server_config",
-]
+_EXPORTS = {
+    "MCPSettings": "config", "ServerConfig": "config", "load_mcp_settings": "config", "parse_server_config": "config",
+    "MCPConfigError": "errors", "MCPError": "errors", "PromptError": "errors", "ResourceError": "errors",
+    "ServerExists": "errors", "ServerNotFound": "errors", "ServerUnavailable": "errors", "ToolCallFailed": "errors",
+    "ToolDenied": "errors", "ToolNotFound": "errors", "ToolTimeout": "errors",
+    "MCPPool": "pool", "ExposedTool": "tools", "ToolResult": "tools",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -41,6 +41,7 @@ class Toolset:
 
     routes: dict[str, tuple[str, str]]
     openai_tools: list[dict]
+    client_names: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.routes)
@@ -67,7 +68,8 @@ def select_tools(pool, option, client_tools: list[dict] | None) -> Toolset:
         raise InvalidRequest("mcp must be true, false or an object such as {\"servers\": [\"time\"]}.", param="mcp")
     taken = {t.get("function", {}).get("name") for t in client_tools or []}
     tools = [t for t in pool.exposed_tools() if (servers is None or t.server in servers) and t.exposed_name not in taken]
-    return Toolset({t.exposed_name: (t.server, t.tool) for t in tools}, [t.as_openai_tool() for t in tools])
+    return Toolset({t.exposed_name: (t.server, t.tool) for t in tools}, [t.as_openai_tool() for t in tools],
+                   frozenset(taken - {None}))
 
 
 class ToolLoop:
@@ -211,7 +213,11 @@ class ToolLoop:
         from ..mcp import MCPError
 
         function = call.get("function") or {}
-        server, tool = toolset.routes[function.get("name")]
+        name = function.get("name")
+        route = toolset.routes.get(name) or self.pool.resolve(name)
+        if route is None:
+            return f"Error: there is no tool named {name!r}"
+        server, tool = route
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:
@@ -227,8 +233,9 @@ class ToolLoop:
 
 
 def _split(calls: list[dict], toolset: Toolset) -> tuple[list[dict], list[dict]]:
-    ours = [c for c in calls if (c.get("function") or {}).get("name") in toolset.routes]
-    return ours, [c for c in calls if c not in ours]
+    """(calls the gateway runs, calls for the client): only the client's own tool names go back to it."""
+    theirs = [c for c in calls if (c.get("function") or {}).get("name") in toolset.client_names]
+    return [c for c in calls if c not in theirs], theirs
 
 
 def _with_tools(body: dict, toolset: Toolset) -> dict:

@@ -1,0 +1,207 @@
+"""MCP tools and resources in chat completions, end to end: OpenAI SDK → gateway → fake Ollama + real MCP servers."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+import requests
+import yaml
+
+SERVERS = Path(__file__).parent / "mcp" / "servers"
+
+
+def stdio(name: str, script: str) -> dict:
+    return {"name": name, "transport": "stdio", "command": sys.executable, "args": [str(SERVERS / f"{script}.py")]}
+
+
+@pytest.fixture(scope="module")
+def mcp_gateway(start_gateway, tmp_path_factory):
+    config = tmp_path_factory.mktemp("mcp") / "llamagate.yaml"
+    config.write_text(yaml.safe_dump({"mcp": {
+        "max_tool_rounds": 3,
+        "max_tool_calls_per_round": 2,
+        "default_tool_timeout": "2s",
+        "max_tool_result_size": 200,
+        "deny_tools": ["tools__env_keys"],
+        "servers": [
+            {"name": "time", "transport": "stdio", "command": sys.executable, "args": ["-m", "mcp_server_time"],
+             "env": {"TZ": "UTC"}},
+            stdio("tools", "basic"),
+            stdio("bad", "misbehaving"),
+        ]}}))
+    gateway = start_gateway(CONFIG_FILE=str(config))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for the servers to connect
+        body = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}
+        requests.post(gateway.url + "/v1/chat/completions", json=body, timeout=10)
+        tools = gateway_fake_tools(gateway)
+        if {"time__get_current_time", "tools__echo", "bad__slow"} <= tools:
+            return gateway
+        time.sleep(0.3)
+    raise AssertionError(f"MCP servers did not come up:\n{gateway.output()[-3000:]}")
+
+
+_fake = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remember_fake(fake_ollama):
+    _fake["server"] = fake_ollama
+
+
+def gateway_fake_tools(gateway) -> set[str]:
+    body = _fake["server"].last()
+    return {t["function"]["name"] for t in body.get("tools") or []}
+
+
+@pytest.fixture()
+def sdk(mcp_gateway):
+    return openai.OpenAI(base_url=mcp_gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
+
+
+def ask(sdk, content, **kwargs):
+    return sdk.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": content}], **kwargs)
+
+
+def test_what_time_is_it_in_tokyo_uses_the_real_tool(sdk, fake_ollama):
+    answer = ask(sdk, 'What time is it in Tokyo? [[tool time__get_current_time {"timezone": "Asia/Tokyo"}]]')
+    text = answer.choices[0].message.content
+    assert text.startswith("Tool said: ") and "Asia/Tokyo" in text and "datetime" in text
+    assert answer.choices[0].finish_reason == "stop"
+    sent = fake_ollama.last()["messages"]
+    call = sent[-2]["tool_calls"][0]["function"]
+    assert (call["name"], call["arguments"]) == ("time__get_current_time", {"timezone": "Asia/Tokyo"})
+    assert sent[-1]["role"] == "tool" and sent[-1]["tool_name"] == "time__get_current_time"
+    assert sent[-1]["tool_call_id"] == sent[-2]["tool_calls"][0]["id"]
+    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens >= 2  # two rounds summed
+
+
+def test_what_time_is_it_in_tokyo_streamed(sdk):
+    chunks = list(ask(sdk, 'Tokyo time? [[tool time__get_current_time {"timezone": "Asia/Tokyo"}]]', stream=True,
+                      stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Asia/Tokyo" in text
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert all(not c.choices or not c.choices[0].delta.tool_calls for c in chunks), "MCP calls are not shown"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens >= 2
+
+
+def test_tools_are_advertised_sorted_and_denied_ones_never(mcp_gateway, fake_ollama):
+    ask(openai.OpenAI(base_url=mcp_gateway.url + "/v1", api_key="x"), "list")
+    names = [t["function"]["name"] for t in fake_ollama.last()["tools"]]
+    assert names == sorted(names) and "tools__echo" in names and "tools__env_keys" not in names
+    echo = next(t for t in fake_ollama.last()["tools"] if t["function"]["name"] == "tools__echo")
+    assert echo["function"]["parameters"]["properties"]["message"]["type"] == "string"
+
+
+def test_denied_tool_called_anyway_becomes_tool_text(sdk, fake_ollama):
+    answer = ask(sdk, "[[tool tools__env_keys {}]]")
+    assert "not allowed" in answer.choices[0].message.content
+    assert fake_ollama.last()["messages"][-1]["content"].startswith("Error:")
+
+
+def test_tool_errors_and_timeouts_are_text_for_the_model(sdk):
+    failed = ask(sdk, '[[tool tools__fail {"reason": "disk full"}]]').choices[0].message.content
+    assert failed == "Tool said: Error: Error executing tool fail"  # the server reports isError with its own text
+    started = time.monotonic()
+    slow = ask(sdk, '[[tool bad__slow {"seconds": 10}]]').choices[0].message.content
+    assert "timed out" in slow and time.monotonic() - started < 8
+
+
+def test_results_are_truncated_to_the_configured_size(sdk, fake_ollama):
+    ask(sdk, '[[tool bad__huge {"size": 5000}]]')
+    result = fake_ollama.last()["messages"][-1]["content"]
+    assert len(result.encode()) <= 200 + 80 and "truncated" in result
+
+
+def test_calls_beyond_the_per_round_cap_are_refused_in_text(sdk, fake_ollama):
+    ask(sdk, '[[tool tools__add {"a": 1, "b": 2}]] [[tool tools__add {"a": 3, "b": 4}]] [[tool tools__add {"a": 5, "b": 6}]]')
+    results = [m["content"] for m in fake_ollama.last()["messages"] if m["role"] == "tool"]
+    assert results[:2] == ["3", "7"] and results[2].startswith("Error: not run")
+
+
+def test_rounds_are_bounded_and_the_model_answers_after_the_last(sdk, fake_ollama):
+    answer = ask(sdk, '[[repeat-tool tools__echo {"message": "again"}]]')
+    assert answer.choices[0].message.content.endswith("Final answer after 3 tool results")
+    assert "tools" not in fake_ollama.last()
+    streamed = list(ask(sdk, '[[repeat-tool tools__echo {"message": "again"}]]', stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in streamed).endswith("after 3 tool results")
+
+
+CLIENT_TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+
+
+def test_client_and_mcp_tools_offered_together_client_calls_go_back(sdk, fake_ollama):
+    answer = ask(sdk, '[[tool get_weather {"city": "Oslo"}]]', tools=[CLIENT_TOOL])
+    names = [t["function"]["name"] for t in fake_ollama.last()["tools"]]
+    assert names[0] == "get_weather" and "tools__echo" in names
+    assert answer.choices[0].finish_reason == "tool_calls"
+    assert [c.function.name for c in answer.choices[0].message.tool_calls] == ["get_weather"]
+    chunks = list(ask(sdk, '[[tool get_weather {"city": "Oslo"}]] [[tool tools__echo {"message": "x"}]]',
+                      tools=[CLIENT_TOOL], stream=True))
+    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert [tc.function.name for tc in calls] == ["get_weather"] and calls[0].index == 0
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+@pytest.mark.parametrize(("option", "expected"), [(False, set()), ({"servers": ["time"]}, {"time__"})])
+def test_mcp_body_field_narrows_or_disables_tools(sdk, fake_ollama, option, expected):
+    ask(sdk, "hi", extra_body={"mcp": option})
+    prefixes = {t["function"]["name"].split("__")[0] + "__" for t in fake_ollama.last().get("tools") or []}
+    assert prefixes == expected
+
+
+def test_mcp_body_field_errors(sdk):
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(sdk, "hi", extra_body={"mcp": {"servers": ["nope"]}})
+    assert caught.value.body["param"] == "mcp.servers"
+    with pytest.raises(openai.BadRequestError):
+        ask(sdk, "hi", extra_body={"mcp": "yes"})
+
+
+def test_mcp_resource_is_injected_once_without_trailing_punctuation(sdk, fake_ollama):
+    ask(sdk, "Summarize mcp://tools/file:///readme.txt. Then again: mcp://tools/file:///readme.txt!")
+    content = fake_ollama.last()["messages"][-1]["content"]
+    assert content.count("Read me first.") == 1
+    assert '<resource uri="mcp://tools/file:///readme.txt">' in content
+    chunks = list(ask(sdk, "Summarize (mcp://tools/file:///readme.txt)", stream=True))
+    assert "Read me first." in "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
+@pytest.mark.parametrize(("reference", "fragment"), [
+    ("mcp://nobody/file:///readme.txt", "no MCP server named 'nobody'"),
+    ("mcp://tools/file:///missing.txt", "mcp://tools/file:///missing.txt"),
+])
+def test_mcp_resource_errors_are_400s_naming_the_uri(sdk, reference, fragment):
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as caught:
+            ask(sdk, f"Read {reference}", stream=stream)
+        assert fragment in caught.value.body["message"] and reference in caught.value.body["message"]
+
+
+def test_crash_restart_next_call_works(sdk, fake_ollama):
+    crashed = ask(sdk, "[[tool bad__crash {}]]").choices[0].message.content
+    assert "Error" in crashed
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = ask(sdk, "[[tool bad__pid {}]]").choices[0].message.content
+        if text.removeprefix("Tool said: ").isdigit():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the crashed server did not come back: {text}")
+
+
+def test_stream_gets_keep_alive_comments_while_tools_run(mcp_gateway):
+    body = {"model": "llama3.2", "stream": True, "messages": [{"role": "user", "content": '[[tool bad__slow {"seconds": 1.5}]]'}]}
+    from app.services import tool_loop
+    assert tool_loop.KEEP_ALIVE_SECONDS >= 1  # the real interval is long; this checks the frame shape only
+    raw = requests.post(mcp_gateway.url + "/v1/chat/completions", json=body, timeout=30).text
+    assert raw.endswith("data: [DONE]\n\n")
+    events = [json.loads(line[6:]) for line in raw.splitlines() if line.startswith("data: {")]
+    assert "Tool said:" in "".join(e["choices"][0]["delta"].get("content", "") for e in events if e["choices"])
