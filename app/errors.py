@@ -118,10 +118,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
-        kind, code = _HTTP_ERRORS.get(err.code or 500, ("invalid_request_error" if (err.code or 500) < 500 else "api_error", None))
-        response = err.get_response()
-        headers: dict[str, Any] = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
-        return jsonify(error_body(_http_message(err), kind, None, code)), err.code or 500, headers
+        status = err.code or 500
+        kind, code = _HTTP_ERRORS.get(status, ("invalid_request_error" if status < 500 else "api_error", None))
+        kept = err.get_response().headers.items()  # e.g. Allow on a 405
+        headers: dict[str, Any] = {k: v for k, v in kept if k.lower() not in ("content-type", "content-length")}
+        return jsonify(error_body(_http_message(err), kind, None, code)), status, headers
 
     @app.errorhandler(Exception)
     def _crash(err: Exception):

@@ -25,8 +25,8 @@ import re
 import string
 import threading
 import time
+from datetime import UTC
 from datetime import datetime
-from datetime import timezone
 from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 
@@ -45,7 +45,7 @@ _DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?: ([^\]]*))?\]\]")
 
 
 def now_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
 
 
 def tokens(text: str) -> list[str]:
@@ -221,11 +221,11 @@ class FakeOllama:
             def _whole(self, body, lines):
                 merged = dict(lines[-1])
                 merged["message"] = {"role": "assistant",
-                                     "content": "".join(l["message"].get("content", "") for l in lines)}
-                thinking = "".join(l["message"].get("thinking", "") for l in lines)
+                                     "content": "".join(ln["message"].get("content", "") for ln in lines)}
+                thinking = "".join(ln["message"].get("thinking", "") for ln in lines)
                 if thinking:
                     merged["message"]["thinking"] = thinking
-                calls = [c for l in lines for c in l["message"].get("tool_calls", [])]
+                calls = [c for ln in lines for c in ln["message"].get("tool_calls", [])]
                 if calls and body.get("tools"):
                     merged["message"]["tool_calls"] = calls
                 merged["created_at"] = now_stamp()

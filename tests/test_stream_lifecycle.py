@@ -94,7 +94,8 @@ def test_second_instance_on_a_taken_port_fails_fast_with_one_line(gateway):
     started = time.monotonic()
     result = subprocess.run(GUNICORN, cwd=ROOT, env=clean_env({"PORT": gateway.port}), capture_output=True, timeout=20)
     assert result.returncode != 0 and time.monotonic() - started < 5
-    lines = [l for l in result.stderr.decode().splitlines() + result.stdout.decode().splitlines() if "llamagate:" in l]
+    output = result.stderr.decode().splitlines() + result.stdout.decode().splitlines()
+    lines = [line for line in output if "llamagate:" in line]
     assert len(lines) == 1 and str(gateway.port) in lines[0] and "in use" in lines[0]
 
 

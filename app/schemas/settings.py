@@ -128,7 +128,8 @@ class SettingsSchema(Schema):
     TLS_ENABLED = Flag(load_default=False)
     TLS_CERT_FILE = Text(load_default="")
     TLS_KEY_FILE = Text(load_default="")
-    TIMEOUT = Duration(load_default=300.0, validate=validate.Range(min=0.001, max=1800, error="must be more than 0 and at most 30m"))
+    TIMEOUT = Duration(load_default=300.0,
+                       validate=validate.Range(min=0.001, max=1800, error="must be more than 0 and at most 30m"))
     CONNECT_TIMEOUT = Duration(load_default=5.0, validate=_positive)
     HEALTH_CHECK_TIMEOUT = Duration(load_default=5.0, validate=_positive)
     SHUTDOWN_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0, max=3600))

@@ -72,17 +72,21 @@ class ChatService:
 
     def stream(self, req: dict, request_id: str | None) -> Iterator[bytes]:
         """Open the upstream stream now (early errors raise with a real status), then yield SSE events."""
-        lines = self.open_stream(self.upstream_body(req, stream=True), request_id)
+        lines, translator = self.start_stream(req, self.upstream_body(req, stream=True), request_id)
+        return self.stream_events(lines, translator)
+
+    def start_stream(self, req: dict, body: dict, request_id: str | None) -> tuple[UpstreamLines, ChunkTranslator]:
+        """The open upstream stream with its first line read, and the translator for the client's chunks."""
+        lines = self.open_stream(body, request_id)
         try:
             lines.peek()
         except BaseException:
             lines.close()
             raise
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
-        translator = ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()),
-                                     model=req["model"], include_usage=include_usage,
-                                     reasoning_content=self.reasoning_content)
-        return self.stream_events(lines, translator)
+        translator = ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=req["model"],
+                                     include_usage=include_usage, reasoning_content=self.reasoning_content)
+        return lines, translator
 
     def stream_events(self, lines: UpstreamLines, translator: ChunkTranslator) -> Iterator[bytes]:
         """SSE events for an open upstream stream; closes it however the stream ends."""

@@ -24,7 +24,6 @@ from ..streaming import KEEP_ALIVE
 from ..streaming import sse
 from ..streaming import sse_error
 from .chat import ChatService
-from .completion import ChunkTranslator
 from .completion import add_usage
 from .completion import new_call_id
 from .completion import new_completion_id
@@ -109,15 +108,7 @@ class ToolLoop:
     def stream(self, req: dict, body: dict, toolset: Toolset, request_id: str | None) -> Iterator[bytes]:
         """Open the first round now (early errors keep their status), then stream from a producer thread."""
         body = _with_tools(body, toolset)
-        first = self.chat.open_stream(body, request_id)
-        try:
-            first.peek()
-        except BaseException:
-            first.close()
-            raise
-        include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
-        translator = ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=req["model"],
-                                     include_usage=include_usage, reasoning_content=self.chat.reasoning_content)
+        first, translator = self.chat.start_stream(req, body, request_id)
         return self._pump(body, toolset, request_id, first, translator)
 
     def _pump(self, body, toolset, request_id, first: UpstreamLines, translator) -> Iterator[bytes]:
@@ -200,7 +191,7 @@ class ToolLoop:
         over_total = calls_made > self.settings.max_total_tool_calls
         futures = [None if i >= limit or over_total else
                    self.executor.submit(self._call_one, call, toolset, request_id) for i, call in enumerate(calls)]
-        for call, future in zip(calls, futures):
+        for call, future in zip(calls, futures, strict=True):
             if future is None:
                 text = (f"Error: not run: at most {limit} tool calls per round" if not over_total else
                         f"Error: not run: at most {self.settings.max_total_tool_calls} tool calls per request")
