@@ -80,8 +80,10 @@ def on_starting(server):
 
 
 def when_ready(server):
+    """Ctrl+C (SIGINT) drains like SIGTERM, as under waitress; gunicorn's default is to quit at once."""
     from loguru import logger
 
+    server.handle_int = server.handle_term
     logger.bind(bind=bind, workers=workers, threads=threads, tls=bool(_settings["TLS_ENABLED"]),
                 shutdown_timeout=graceful_timeout).info("gunicorn ready")
 
@@ -91,7 +93,20 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """The worker has its app: start its own resources (MCP pool, ...) before it accepts requests."""
+    """The worker has its app: start its own resources (MCP pool, ...) before it accepts requests.
+
+    A first SIGINT (Ctrl+C reaches every process of the terminal's group) drains like SIGTERM;
+    a second one quits at once.
+    """
+    import signal
+
+    interrupts = []
+
+    def on_sigint(signum, frame):
+        interrupts.append(signum)
+        (worker.handle_exit if len(interrupts) == 1 else worker.handle_quit)(signum, frame)
+
+    signal.signal(signal.SIGINT, on_sigint)
     try:
         from app.lifecycle import start_worker_resources
 

@@ -6,6 +6,7 @@ and one clear line when the port is taken.
 
 from __future__ import annotations
 
+import os
 import runpy
 import signal
 import socket
@@ -81,8 +82,9 @@ def test_waitress_refuses_tls_with_one_line(certificate):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("launcher", ["gunicorn", "waitress"])
-def test_sigterm_drains_the_stream_then_stops_worker_resources(launcher, fake_ollama):
+@pytest.mark.parametrize(("launcher", "sig"), [("gunicorn", signal.SIGTERM), ("waitress", signal.SIGTERM),
+                                               ("gunicorn", signal.SIGINT)])
+def test_a_stop_signal_drains_the_stream_then_stops_worker_resources(launcher, sig, fake_ollama):
     gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, "SHUTDOWN_TIMEOUT": "15s"},
                       command=LIFECYCLE_APP[launcher]).start()
     try:
@@ -99,7 +101,7 @@ def test_sigterm_drains_the_stream_then_stops_worker_resources(launcher, fake_ol
         reader.start()
         time.sleep(0.6)
         assert "probe stopped" not in messages(gateway)
-        gateway.process.send_signal(signal.SIGTERM)
+        gateway.process.send_signal(sig)
         time.sleep(0.4)
         with pytest.raises(httpx.TransportError):
             httpx.get(gateway.url + "/health/live", timeout=1)
@@ -127,6 +129,25 @@ def test_waitress_second_signal_stops_at_once(fake_ollama):
     began = time.monotonic()
     gateway.process.send_signal(signal.SIGINT)
     assert gateway.process.wait(5) == 0 and time.monotonic() - began < 3
+    gateway.stop()
+    reader.join(20)
+
+
+def test_gunicorn_ctrl_c_twice_stops_at_once(fake_ollama):
+    """Ctrl+C reaches the master and the workers; the first drains, the second ends the workers."""
+    gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, "SHUTDOWN_TIMEOUT": "30s"}).start()
+    worker = gateway.wait_for_log(lambda e: e.get("message", "").startswith("Booting worker with pid"))
+    worker_pid = int(worker["message"].rsplit(" ", 1)[1])
+    reader = threading.Thread(target=lambda: _swallow(lambda: timed_events(
+        httpx.Client(timeout=20), gateway.url + "/v1/chat/completions", chat_body("[[slow 40 0.25]]", True))))
+    reader.start()
+    time.sleep(0.5)
+    for _ in range(2):
+        for pid in (gateway.process.pid, worker_pid):
+            os.kill(pid, signal.SIGINT)
+        time.sleep(0.3)
+    began = time.monotonic()
+    assert gateway.process.wait(8) == 0 and time.monotonic() - began < 5
     gateway.stop()
     reader.join(20)
 
