@@ -32,7 +32,7 @@ def chat_completions():
         body = chat.upstream_body(req, stream=bool(req.get("stream")))
         if req.get("stream"):
             return sse_response(loop.stream(req, body, toolset, g.request_id))
-        response = jsonify(loop.complete(req, body, toolset, g.request_id))
+        response = jsonify(loop.complete(body, toolset, g.request_id))
         response.headers["X-Cache"] = "BYPASS"
         return response
     if req.get("stream"):

@@ -82,7 +82,7 @@ class ToolLoop:
 
     # -- whole answers -------------------------------------------------------------------------
 
-    def complete(self, req: dict, body: dict, toolset: Toolset, request_id: str | None) -> dict:
+    def complete(self, body: dict, toolset: Toolset, request_id: str | None) -> dict:
         body = _with_tools(body, toolset)
         total_usage: dict | None = None
         calls_made = 0
