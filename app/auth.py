@@ -1,8 +1,12 @@
-"""API-key check for every endpoint but health: `X-API-Key` first, then `Authorization: Bearer`."""
+"""API-key check for every endpoint but health: `X-API-Key` first, then `Authorization: Bearer`.
+
+The admin key (ADMIN_API_KEY) also passes the general check; `require_admin()` guards the endpoints that change things.
+"""
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 
 from flask import Flask
 from flask import current_app
@@ -10,6 +14,7 @@ from flask import request
 from loguru import logger
 
 from .errors import AuthenticationFailed
+from .errors import PermissionDenied
 
 PUBLIC_PATHS = frozenset({"/health", "/health/", "/health/live"})
 
@@ -20,13 +25,20 @@ def init_app(app: Flask) -> None:
 
 def presented_key() -> str | None:
     """The key the client sent, from X-API-Key or a Bearer Authorization header."""
+    keys = presented_keys()
+    return keys[0] if keys else None
+
+
+def presented_keys() -> list[str]:
+    """Every key the client sent: X-API-Key's, then the Bearer one."""
+    keys = []
     key = request.headers.get("X-API-Key")
     if key is not None:
-        return key.strip()
+        keys.append(key.strip())
     scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+        keys.append(credentials.strip())
+    return keys
 
 
 def key_matches(presented: str | None, expected: str) -> bool:
@@ -38,10 +50,47 @@ def require_api_key() -> None:
     if not expected or request.path in PUBLIC_PATHS or request.method == "OPTIONS":
         return
     presented = presented_key()
-    if key_matches(presented, expected):
+    admin = current_app.config["ADMIN_API_KEY"]
+    if key_matches(presented, expected) or (admin and key_matches(presented, admin)):
         return
     logger.bind(ip=request.remote_addr, path=request.path).warning(
         "authentication failed: {}", "no API key" if presented is None else "wrong API key")
     raise AuthenticationFailed(
         "Invalid API key: send it in an X-API-Key header or as Authorization: Bearer <key>."
         if presented is not None else "Missing API key: send it in an X-API-Key header or as Authorization: Bearer <key>.")
+
+
+def require_admin() -> None:
+    """For endpoints that change things: the admin key when ADMIN_API_KEY is set, else a direct loopback client.
+
+    A request relayed by a proxy (X-Forwarded-For or Forwarded present) is not a direct loopback client.
+    :raises AuthenticationFailed: no key, or an unknown one, while ADMIN_API_KEY is set.
+    :raises PermissionDenied: the general API key instead of the admin key; or not loopback.
+    """
+    admin = current_app.config["ADMIN_API_KEY"]
+    log = logger.bind(ip=request.remote_addr, path=request.path)
+    if admin:
+        keys = presented_keys()
+        if any(key_matches(key, admin) for key in keys):
+            return
+        log.warning("admin request refused: {}", "no admin key" if keys else "not the admin key")
+        api_key = current_app.config["API_KEY"]
+        if api_key and any(key_matches(key, api_key) for key in keys):
+            raise PermissionDenied("This endpoint needs the admin key (ADMIN_API_KEY).", code="admin_key_required")
+        raise AuthenticationFailed("Missing or invalid admin key: send ADMIN_API_KEY in an X-API-Key header "
+                                   "or as Authorization: Bearer <key>.")
+    relayed = request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded")
+    if _is_loopback(request.remote_addr) and not relayed:
+        return
+    log.warning("admin request refused: not a loopback client and no ADMIN_API_KEY set")
+    raise PermissionDenied("This endpoint is open only to clients on the gateway's own host (loopback) "
+                           "unless ADMIN_API_KEY is set.", code="admin_loopback_only")
+
+
+def _is_loopback(address: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback

@@ -9,7 +9,8 @@ def register_blueprints(app: Flask) -> None:
     from . import chat
     from . import embeddings
     from . import health
+    from . import mcp_admin
     from . import models
 
-    for module in (chat, embeddings, health, models):
+    for module in (chat, embeddings, health, mcp_admin, models):
         app.register_blueprint(module.bp)
