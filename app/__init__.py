@@ -32,9 +32,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .errors import register_error_handlers
     from .extensions import SERVICES_KEY
     from .extensions import limiter
-    from .services.cache import ResponseCache
     from .mcp.config import load_mcp_settings
     from .mcp.errors import MCPConfigError
+    from .services.cache import ResponseCache
     from .services.chat import ChatService
     from .services.mcp_runtime import MCPRuntime
     from .upstream.ollama import OllamaClient

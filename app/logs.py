@@ -8,7 +8,7 @@ import re
 import sys
 import traceback
 from collections.abc import Iterable
-from datetime import timezone
+from datetime import UTC
 
 from flask import g
 from flask import has_request_context
@@ -45,7 +45,7 @@ class Redactor:
 def _json_line(record, redact: Redactor) -> str:
     extra = record["extra"]
     entry = {
-        "time": record["time"].astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "time": record["time"].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         "level": record["level"].name.lower(),
         "message": redact(record["message"]),
     }
