@@ -24,6 +24,8 @@ _SECRET_PATTERNS = [
     re.compile(r"()(\bsk-[A-Za-z0-9_-]{8,})()"),
     re.compile(r"(?i)(://[^/\s:@]+:)([^@\s/]+)(@)"),
 ]
+# Cheap test for "could this text hold a secret at all": most log text cannot, and skips the patterns.
+_SECRET_HINT = re.compile(r"(?i)bearer|key|auth|token|passw|secret|sk-|://")
 _RESERVED = {"request_id"}
 
 
@@ -37,8 +39,9 @@ class Redactor:
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
-        for pattern in _SECRET_PATTERNS:
-            text = pattern.sub(r"\1" + REDACTED + r"\3", text)
+        if _SECRET_HINT.search(text):
+            for pattern in _SECRET_PATTERNS:
+                text = pattern.sub(r"\1" + REDACTED + r"\3", text)
         return text
 
 
@@ -76,7 +79,7 @@ def configure_logging(settings: dict) -> None:
     if settings.get("LOG_FILE"):
         logger.add(settings["LOG_FILE"], format="{extra[_json]}", level=level, backtrace=False, diagnose=False,
                    colorize=False, mode="a", buffering=1, encoding="utf-8")
-    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level), force=True)
     for noisy in ("urllib3", "werkzeug", "httpx", "httpcore", "mcp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

@@ -6,10 +6,19 @@ import pytest
 from openai import OpenAI
 
 from tests.fake_ollama import FakeOllama
+from tests.gateway import RUNNING
 from tests.gateway import Gateway
 
 # The default gateway: no auth, no rate limit, no cache, so tests see every upstream request.
 BASE_SETTINGS = {"RATE_LIMIT_RPS": "0", "CACHE_ENABLED": "false", "THREADS": "8", "SHUTDOWN_TIMEOUT": "10s"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_gateway_outlives_the_session():
+    """Whatever a failing test left running is stopped (SIGKILL after 30 s) when the session ends."""
+    yield
+    for gateway in RUNNING:
+        gateway.stop()
 
 
 @pytest.fixture(scope="session")

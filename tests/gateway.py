@@ -34,6 +34,9 @@ def clean_env(settings: dict) -> dict:
     return env
 
 
+RUNNING: list[Gateway] = []  # every gateway started by this test session, stopped at its end at the latest
+
+
 class Gateway:
     """One gateway process; `url` is its base URL, `log_lines()` its parsed stdout."""
 
@@ -51,6 +54,7 @@ class Gateway:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(self.command, cwd=self.cwd, env=clean_env(self.settings),
                                         stdout=self._log, stderr=subprocess.STDOUT)
+        RUNNING.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -217,27 +217,29 @@ def test_sigterm_drains_a_tool_stream_then_closes_the_mcp_children(fake_ollama, 
     config.write_text(yaml.safe_dump({"mcp": {"servers": [stdio("tools", "basic"), stdio("bad", "misbehaving")]}}))
     gateway = Gateway({"OLLAMA_HOST": fake_ollama.url, "CONFIG_FILE": str(config), "RATE_LIMIT_RPS": "0",
                        "SHUTDOWN_TIMEOUT": "20s"}).start()
-    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
-    deadline = time.monotonic() + 20
-    pids = []
-    while time.monotonic() < deadline and len(pids) < 2:
-        pids = [(ask(client, f"[[tool {s}__pid {{}}]]").choices[0].message.content or "").removeprefix("Tool said: ")
-                for s in ("tools", "bad")]
-        pids = [int(p) for p in pids if p.isdigit()]
-        time.sleep(0.2)
-    assert len(pids) == 2, gateway.output()[-2000:]
-    received = []
+    try:
+        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
+        deadline = time.monotonic() + 20
+        pids = []
+        while time.monotonic() < deadline and len(pids) < 2:
+            pids = [(ask(client, f"[[tool {s}__pid {{}}]]").choices[0].message.content or "").removeprefix("Tool said: ")
+                    for s in ("tools", "bad")]
+            pids = [int(p) for p in pids if p.isdigit()]
+            time.sleep(0.2)
+        assert len(pids) == 2, gateway.output()[-2000:]
+        received = []
 
-    def slow_tool_stream():
-        received.extend(ask(client, '[[tool bad__slow {"seconds": 1.5}]]', stream=True))
+        def slow_tool_stream():
+            received.extend(ask(client, '[[tool bad__slow {"seconds": 1.5}]]', stream=True))
 
-    reader = threading.Thread(target=slow_tool_stream)
-    reader.start()
-    time.sleep(0.5)
-    gateway.process.send_signal(signal.SIGTERM)
-    reader.join(20)
-    assert gateway.process.wait(20) == 0
-    gateway.stop()
+        reader = threading.Thread(target=slow_tool_stream)
+        reader.start()
+        time.sleep(0.5)
+        gateway.process.send_signal(signal.SIGTERM)
+        reader.join(20)
+        assert gateway.process.wait(20) == 0
+    finally:
+        gateway.stop()
     text = "".join(c.choices[0].delta.content or "" for c in received if c.choices)
     assert text == "Tool said: slept 1.5", "the MCP server must outlive the in-flight request"
     for pid in pids:
