@@ -34,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from .extensions import limiter
     from .mcp.config import load_mcp_settings
     from .mcp.errors import MCPConfigError
+    from .services.cache import AnswerCache
     from .services.cache import ResponseCache
     from .services.chat import ChatService
     from .services.mcp_runtime import MCPRuntime
@@ -49,7 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     ollama = OllamaClient(settings["OLLAMA_HOST"], connect_timeout=settings["CONNECT_TIMEOUT"],
                           read_timeout=settings["TIMEOUT"])
-    cache = ResponseCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]) if settings["CACHE_ENABLED"] else None
+    cache = None
+    if settings["CACHE_ENABLED"]:
+        cache = AnswerCache(ResponseCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]))
     chat = ChatService(ollama, cache, keep_alive=settings["KEEP_ALIVE"],
                        reasoning_content=settings["REASONING_CONTENT"],
                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])

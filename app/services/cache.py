@@ -50,3 +50,39 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class AnswerCache:
+    """Whole chat answers, kept serialized without `id` and `created`, found by canonical key.
+
+    A request body seen before also finds its answer by its exact bytes, which skips parsing,
+    validation and translation on a hit; that alias is only stored after a validated, cached answer.
+    """
+
+    def __init__(self, store: ResponseCache):
+        self.store = store
+
+    @staticmethod
+    def body_key(raw: bytes) -> str:
+        return "body:" + hashlib.sha256(raw).hexdigest()
+
+    def get(self, key: str) -> bytes | None:
+        tail = self.store.get(key)
+        return None if tail is None else _with_identity(tail)
+
+    def get_by_body(self, raw: bytes) -> bytes | None:
+        key = self.store.get(self.body_key(raw))
+        return None if key is None else self.get(key)
+
+    def put(self, key: str, answer: dict, raw: bytes | None = None) -> None:
+        rest = {k: v for k, v in answer.items() if k not in ("id", "created")}
+        self.store.put(key, json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode())
+        if raw is not None:
+            self.store.put(self.body_key(raw), key)
+
+
+def _with_identity(tail: bytes) -> bytes:
+    """A cached answer with a fresh id and creation time in front."""
+    from .completion import new_completion_id
+
+    return f'{{"id":"{new_completion_id()}","created":{int(time.time())},'.encode() + tail[1:]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from ..streaming import DONE
 from ..streaming import sse
 from ..streaming import sse_error
 from ..upstream.ollama import OllamaClient
-from .cache import ResponseCache
+from .cache import AnswerCache
 from .cache import cache_key
 from .completion import ChunkTranslator
 from .completion import new_completion_id
@@ -28,7 +29,7 @@ class ChatService:
     """Everything a chat completion needs from the app; one per app."""
 
     client: OllamaClient
-    cache: ResponseCache | None
+    cache: AnswerCache | None
     keep_alive: str = ""
     reasoning_content: bool = False
     cache_deterministic_only: bool = False
@@ -47,20 +48,28 @@ class ChatService:
         with self.open_stream(body, request_id) as lines:
             return merge_lines(lines)
 
-    def complete(self, req: dict, request_id: str | None, *, use_cache: bool = True) -> tuple[dict, str]:
-        """The OpenAI answer and the cache outcome (`HIT`, `MISS` or `BYPASS`)."""
+    def complete(self, req: dict, request_id: str | None, *, use_cache: bool = True,
+                 raw_body: bytes | None = None) -> tuple[bytes, str]:
+        """The OpenAI answer as JSON bytes, and the cache outcome (`HIT`, `MISS` or `BYPASS`).
+
+        `raw_body`, when given, also files the answer under the exact request bytes (see AnswerCache).
+        """
         body = self.upstream_body(req, stream=False)
         key = self._cache_key(body) if use_cache else None
         if key is not None:
             cached = self.cache.get(key)  # type: ignore[union-attr]
             if cached is not None:
                 logger.debug("cache hit")
-                return {**cached, "id": new_completion_id(), "created": int(time.time())}, "HIT"
+                return cached, "HIT"
         answer = to_chat_completion(self.complete_upstream(body, request_id), completion_id=new_completion_id(),
                                     created=int(time.time()), reasoning_content=self.reasoning_content)
         if key is not None:
-            self.cache.put(key, answer)  # type: ignore[union-attr]
-        return answer, "MISS" if key is not None else "BYPASS"
+            self.cache.put(key, answer, raw_body)  # type: ignore[union-attr]
+        return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(), "MISS" if key else "BYPASS"
+
+    def cached_by_body(self, raw_body: bytes) -> bytes | None:
+        """The cached answer for request bytes seen before, without parsing them."""
+        return self.cache.get_by_body(raw_body) if self.cache is not None else None
 
     def _cache_key(self, body: dict) -> str | None:
         if self.cache is None:

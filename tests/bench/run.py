@@ -1,6 +1,6 @@
 """Benchmark: the gateway against a bare pass-through and the fixed-reply upstream itself, with wrk.
 
-    python tests/bench/run.py [--duration 10]
+    python tests/bench/run.py [--duration 10] [--rounds 3]
 
 Needs Debian's `wrk` and `nginx-light`. Everything listens on 127.0.0.1 and stops at the end.
 Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target ratios.
@@ -9,6 +9,7 @@ Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target 
 from __future__ import annotations
 
 import argparse
+import statistics
 import os
 import re
 import shutil
@@ -89,46 +90,46 @@ class Server:
         self.process.wait(30)
 
 
-def measure(name: str, server_url: str, duration: int, rows: dict, connections=(1, 16)) -> None:
-    for c in connections:
-        wrk(server_url + "/v1/chat/completions", "openai_chat.lua", c, 2)  # warm-up
-        rows[(name, c)] = wrk(server_url + "/v1/chat/completions", "openai_chat.lua", c, duration)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light)")
     workdir = Path(tempfile.mkdtemp(prefix="llamagate-bench-"))
     upstream, conf = start_upstream(workdir / "nginx")
-    rows: dict = {}
-    rss: dict = {}
+    servers: dict[str, Server] = {}
+    samples: dict = {}
     try:
-        for c in (1, 16):
-            rows[("direct", c)] = wrk(upstream + "/api/chat", "ollama_chat.lua", c, args.duration)
-
         port = free_port()
-        ceiling = Server([str(BIN / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "16", "-b", f"127.0.0.1:{port}",
-                          "baseline:app"], {**clean_env({}), "UPSTREAM": upstream}, port, HERE)
-        measure("ceiling", ceiling.url, args.duration, rows)
-        rss["ceiling"] = ceiling.worker_rss()
-        ceiling.stop()
-
-        gateway_settings = {"OLLAMA_HOST": upstream, "API_KEY": "sk-bench", "RATE_LIMIT_RPS": "1000000",
-                            "THREADS": "16", "WORKERS": "1"}
+        servers["ceiling"] = Server([str(BIN / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "16",
+                                     "-b", f"127.0.0.1:{port}", "baseline:app"],
+                                    {**clean_env({}), "UPSTREAM": upstream}, port, HERE)
+        gateway_settings = {"OLLAMA_HOST": upstream, "API_KEY": "sk-bench", "RATE_LIMIT_RPS": "1000000"}
         for name, cache in (("gateway", "false"), ("gateway-cache-hit", "true")):
             port = free_port()
             env = clean_env({**gateway_settings, "PORT": port, "CACHE_ENABLED": cache})
             env["CONFIG_FILE"] = ""
-            server = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, ROOT)
-            measure(name, server.url, args.duration, rows)
-            rss[name] = server.worker_rss()
-            server.stop()
+            servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, ROOT)
+        # Rounds interleave the targets, so that a noisy moment on the machine hits all of them alike.
+        for _ in range(args.rounds):
+            for c in (1, 16):
+                samples.setdefault(("direct", c), []).append(wrk(upstream + "/api/chat", "ollama_chat.lua", c, args.duration))
+                for name, server in servers.items():
+                    url = server.url + "/v1/chat/completions"
+                    wrk(url, "openai_chat.lua", c, 1)  # warm-up
+                    samples.setdefault((name, c), []).append(wrk(url, "openai_chat.lua", c, args.duration))
+        rss = {name: server.worker_rss() for name, server in servers.items()}
     finally:
-        subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"), "-s", "quit"], check=False)
+        for server in servers.values():
+            server.stop()
+        subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"), "-s", "quit"], check=False,
+                       stderr=subprocess.DEVNULL)
+    order = ["direct", *servers]
+    rows = {key: {field: statistics.median(run[field] for run in samples[key]) for field in samples[key][0]}
+            for key in sorted(samples, key=lambda key: (order.index(key[0]), key[1]))}
     report(rows, rss)
 
 
@@ -137,8 +138,8 @@ def report(rows: dict, rss: dict) -> None:
     print(f"{'target':<20}{'c':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'over direct ms':>16}{'peak RSS MB':>13}")
     for (name, c), row in rows.items():
         overhead = f"{row['p50_ms'] - direct_p50:.3f}" if c == 1 and name != "direct" else ""
-        print(f"{name:<20}{c:>4}{row['rps']:>10.0f}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{overhead:>16}"
-              f"{rss.get(name, 0) or '':>13}")
+        peak = f"{rss[name]:.1f}" if name in rss else ""
+        print(f"{name:<20}{c:>4}{row['rps']:>10.0f}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{overhead:>16}{peak:>13}")
     ceiling_overhead = rows[("ceiling", 1)]["p50_ms"] - direct_p50
     gateway_overhead = rows[("gateway", 1)]["p50_ms"] - direct_p50
     checks = [
