@@ -47,9 +47,11 @@ class OllamaClient:
             headers["X-Request-ID"] = request_id
         data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
+        # A prepared request skips the Session's per-call merging of defaults the gateway never sets.
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=self.base_url + path, headers=headers, data=data)
         try:
-            response = self._session().request(method, self.base_url + path, data=data, headers=headers,
-                                               stream=stream, timeout=(connect, timeout or self.read_timeout))
+            response = self._session().send(prepared, stream=stream, timeout=(connect, timeout or self.read_timeout))
         except requests.Timeout as err:
             raise UpstreamTimeout(_timeout_message(err, self.base_url)) from None
         except requests.RequestException as err:
