@@ -27,13 +27,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from . import ratelimit
     from . import request_id
     from .blueprints import register_blueprints
-    from .config import ConfigError
     from .config import load_settings
     from .errors import register_error_handlers
     from .extensions import SERVICES_KEY
     from .extensions import limiter
-    from .mcp.config import load_mcp_settings
-    from .mcp.errors import MCPConfigError
     from .services.cache import AnswerCache
     from .services.cache import ResponseCache
     from .services.chat import ChatService
@@ -56,12 +53,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     chat = ChatService(ollama, cache, keep_alive=settings["KEEP_ALIVE"],
                        reasoning_content=settings["REASONING_CONTENT"],
                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
-    try:
-        mcp_settings = load_mcp_settings(settings["MCP"], settings["ENVIRON"], source=settings["CONFIG_FILE"] or "config")
-    except MCPConfigError as err:
-        raise ConfigError(str(err)) from None
     app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat,
-                                            mcp=MCPRuntime(app, mcp_settings, chat))
+                                            mcp=MCPRuntime(app, settings["MCP"], chat))
 
     request_id.init_app(app)
     access_log.init_app(app)

@@ -23,7 +23,7 @@ class ConfigError(Exception):
 
 
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Merge every source and validate it; the result also carries the raw `mcp` section under `MCP`.
+    """Merge every source and validate it; the validated `mcp` section is under `MCP` (an MCPSettings).
 
     :raises ConfigError: naming the setting, its value and what is allowed.
     """
@@ -37,13 +37,23 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     raw.update({k: v for k, v in environ.items() if k in _KNOWN})
     raw.update({k: v for k, v in (overrides or {}).items() if k in _KNOWN})
     settings = _validate(raw)
-    settings["MCP"] = mcp_section
     settings["CONFIG_FILE"] = config_file or (DEFAULT_CONFIG_FILE if os.path.isfile(DEFAULT_CONFIG_FILE) else "")
     settings["ENVIRON"] = {**{k: v for k, v in dotenv.items() if v is not None}, **environ}
+    settings["MCP"] = _mcp_settings(mcp_section, settings["ENVIRON"], settings["CONFIG_FILE"] or "config")
     for key, value in (overrides or {}).items():
         if key not in _KNOWN:
             settings[key] = value
     return settings
+
+
+def _mcp_settings(section: dict | None, environ: Mapping[str, str], source: str):
+    from .mcp.config import load_mcp_settings
+    from .mcp.errors import MCPConfigError
+
+    try:
+        return load_mcp_settings(section, environ, source=source)
+    except MCPConfigError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _validate(raw: dict[str, Any]) -> dict:

@@ -32,9 +32,18 @@ def test_precedence_defaults_yaml_dotenv_environment(tmp_path):
 
 def test_config_file_named_by_env_and_mcp_section_kept(tmp_path):
     path = tmp_path / "other.yaml"
-    path.write_text("OLLAMA_HOST: http://gpu-box:11434\nmcp:\n  enabled: true\n  servers: []\n")
-    s = load_settings({"CONFIG_FILE": str(path)})
-    assert s["OLLAMA_HOST"] == "http://gpu-box:11434" and s["MCP"] == {"enabled": True, "servers": []}
+    path.write_text("OLLAMA_HOST: http://gpu-box:11434\nmcp:\n  enabled: true\n  max_tool_rounds: 4\n  servers: []\n")
+    s = load_settings({"CONFIG_FILE": str(path), "MCP_MAX_TOOL_CALLS_PER_ROUND": "3"})
+    assert s["OLLAMA_HOST"] == "http://gpu-box:11434"
+    assert (s["MCP"].max_tool_rounds, s["MCP"].max_tool_calls_per_round, s["MCP"].servers) == (4, 3, ())
+
+
+def test_bad_mcp_section_is_a_config_error_naming_file_and_key(tmp_path):
+    path = tmp_path / "mcp.yaml"
+    path.write_text("mcp:\n  servers:\n    - name: docs\n      transport: http\n      url: ftp://x\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CONFIG_FILE": str(path)})
+    assert str(path) in str(caught.value) and "mcp.servers[0].url" in str(caught.value)
 
 
 @pytest.mark.parametrize(("environ", "message"), [

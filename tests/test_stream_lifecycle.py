@@ -103,3 +103,13 @@ def test_bad_settings_stop_start_up_with_one_clear_line():
     result = subprocess.run(GUNICORN, cwd=ROOT, env=clean_env({"TIMEOUT": "45m", "PORT": "1"}), capture_output=True, timeout=20)
     assert result.returncode == 2
     assert result.stderr.decode().strip() == "llamagate: invalid setting TIMEOUT='45m': must be more than 0 and at most 30m"
+
+
+def test_bad_mcp_file_stops_start_up_with_one_clear_line(tmp_path):
+    config = tmp_path / "llamagate.yaml"
+    config.write_text("mcp:\n  servers:\n    - name: docs\n      transport: http\n      url: ftp://x\n")
+    result = subprocess.run(GUNICORN, cwd=ROOT, env=clean_env({"CONFIG_FILE": str(config), "PORT": "1"}),
+                            capture_output=True, timeout=20)
+    assert result.returncode == 2
+    (line,) = result.stderr.decode().strip().splitlines()
+    assert line.startswith(f"llamagate: {config}: mcp.servers[0].url:") and "ftp://x" in line
