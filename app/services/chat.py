@@ -69,7 +69,10 @@ class ChatService:
 
     def cached_by_body(self, raw_body: bytes) -> bytes | None:
         """The cached answer for request bytes seen before, without parsing them."""
-        return self.cache.get_by_body(raw_body) if self.cache is not None else None
+        cached = self.cache.get_by_body(raw_body) if self.cache is not None else None
+        if cached is not None:
+            logger.debug("cache hit")
+        return cached
 
     def _cache_key(self, body: dict) -> str | None:
         if self.cache is None:
