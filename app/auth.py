@@ -16,7 +16,7 @@ from loguru import logger
 from .errors import AuthenticationFailed
 from .errors import PermissionDenied
 
-PUBLIC_PATHS = frozenset({"/health", "/health/", "/health/live"})
+PUBLIC_PATHS = frozenset({"/health", "/health/", "/health/live"})  # no key, no rate limit
 
 
 def init_app(app: Flask) -> None:

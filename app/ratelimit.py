@@ -20,9 +20,10 @@ from flask_limiter import Limiter
 from limits import parse
 from loguru import logger
 
+from .auth import PUBLIC_PATHS
+from .auth import presented_key
 from .errors import RateLimited
 
-EXEMPT_PATHS = frozenset({"/health", "/health/", "/health/live"})
 
 
 def limit_string(rps: float) -> str:
@@ -36,8 +37,6 @@ def rate_limit_key() -> str:
     if scope == "global":
         return "global"
     if scope == "key":
-        from .auth import presented_key
-
         key = presented_key()
         if key:
             return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -59,7 +58,7 @@ def init_app(app: Flask, limiter: Limiter) -> None:
 
     @app.before_request
     def _check_limit():
-        if request.path in EXEMPT_PATHS:
+        if request.path in PUBLIC_PATHS:  # health probes are never limited
             return
         key = rate_limit_key()
         try:
