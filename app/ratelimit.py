@@ -25,7 +25,6 @@ from .auth import presented_key
 from .errors import RateLimited
 
 
-
 def limit_string(rps: float) -> str:
     """`50 per 1 second` for whole rates, `1 per 2 second` for 0.5 rps."""
     ratio = Fraction(rps).limit_denominator(3600)

@@ -9,11 +9,11 @@ Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target 
 from __future__ import annotations
 
 import argparse
-import statistics
 import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
