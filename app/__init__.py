@@ -54,7 +54,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                        reasoning_content=settings["REASONING_CONTENT"],
                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
     app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat,
-                                            mcp=MCPRuntime(app, settings["MCP"], chat))
+                                            mcp=MCPRuntime(app, settings["MCP"], chat, settings["STREAM_KEEPALIVE"]))
 
     request_id.init_app(app)
     access_log.init_app(app)

@@ -131,6 +131,8 @@ class SettingsSchema(Schema):
     TIMEOUT = Duration(load_default=300.0,
                        validate=validate.Range(min=0.001, max=1800, error="must be more than 0 and at most 30m"))
     CONNECT_TIMEOUT = Duration(load_default=5.0, validate=_positive)
+    STREAM_KEEPALIVE = Duration(load_default=10.0, validate=validate.Range(min=0.1, max=300,
+                                                                          error="must be between 100ms and 5m"))
     HEALTH_CHECK_TIMEOUT = Duration(load_default=5.0, validate=_positive)
     SHUTDOWN_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0, max=3600))
     CACHE_ENABLED = Flag(load_default=True)

@@ -20,8 +20,9 @@ _RESOURCES_PER_REQUEST = 4
 class MCPRuntime:
     """Owns the MCP pool of a worker; request threads share it."""
 
-    def __init__(self, app: Flask, settings, chat: ChatService):
+    def __init__(self, app: Flask, settings, chat: ChatService, keep_alive_interval: float = 10.0):
         self.app = app
+        self.keep_alive_interval = keep_alive_interval
         self.settings = settings
         self.chat = chat
         self._pool = None
@@ -46,7 +47,7 @@ class MCPRuntime:
                 from ..mcp.pool import MCPPool
 
                 pool = MCPPool(self.settings)
-                self._loop = ToolLoop(self.chat, pool, self.settings)
+                self._loop = ToolLoop(self.chat, pool, self.settings, self.keep_alive_interval)
                 self._pool = pool
                 lifecycle.register(self.app, "mcp", start=pool.start, stop=pool.close)
             return self._pool

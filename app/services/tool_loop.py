@@ -31,9 +31,6 @@ from .completion import to_chat_completion
 from .completion import usage
 from .upstream_lines import UpstreamLines
 
-KEEP_ALIVE_SECONDS = 10.0
-
-
 @dataclass(frozen=True)
 class Toolset:
     """The MCP tools offered in one request: exposed name → (server, tool)."""
@@ -74,10 +71,11 @@ def select_tools(pool, option, client_tools: list[dict] | None) -> Toolset:
 class ToolLoop:
     """Runs chat completions whose model may call MCP tools; one per app."""
 
-    def __init__(self, chat: ChatService, pool, settings):
+    def __init__(self, chat: ChatService, pool, settings, keep_alive_interval: float = 10.0):
         self.chat = chat
         self.pool = pool
         self.settings = settings
+        self.keep_alive_interval = keep_alive_interval
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mcp-call")
 
     # -- whole answers -------------------------------------------------------------------------
@@ -121,7 +119,7 @@ class ToolLoop:
         try:
             while True:
                 try:
-                    item = events.get(timeout=KEEP_ALIVE_SECONDS)
+                    item = events.get(timeout=self.keep_alive_interval)
                 except queue.Empty:
                     yield KEEP_ALIVE
                     continue
