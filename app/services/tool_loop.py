@@ -31,6 +31,7 @@ from .completion import to_chat_completion
 from .completion import usage
 from .upstream_lines import UpstreamLines
 
+
 @dataclass(frozen=True)
 class Toolset:
     """The MCP tools offered in one request: exposed name → (server, tool)."""
