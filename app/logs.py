@@ -27,6 +27,7 @@ _SECRET_PATTERNS = [
 # Cheap test for "could this text hold a secret at all": most log text cannot, and skips the patterns.
 _SECRET_HINT = re.compile(r"(?i)bearer|key|auth|token|passw|secret|sk-|://")
 _RESERVED = {"request_id"}
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class Redactor:
@@ -62,7 +63,7 @@ def _json_line(record, redact: Redactor) -> str:
     if record["exception"] is not None:
         kind, value, tb = record["exception"]
         entry["exception"] = redact("".join(traceback.format_exception(kind, value, tb)))
-    return json.dumps(entry, default=str, ensure_ascii=False)
+    return _ENCODER.encode(entry)
 
 
 def configure_logging(settings: dict) -> None:

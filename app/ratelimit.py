@@ -46,7 +46,7 @@ def init_app(app: Flask, limiter: Limiter) -> None:
     """Bind the limiter; a zero rate switches limiting off."""
     rps = app.config["RATE_LIMIT_RPS"]
     app.config.update(RATELIMIT_ENABLED=rps > 0, RATELIMIT_STORAGE_URI=app.config["RATE_LIMIT_STORAGE_URI"],
-                      RATELIMIT_STRATEGY="sliding-window-counter", RATELIMIT_HEADERS_ENABLED=False,
+                      RATELIMIT_STRATEGY="fixed-window", RATELIMIT_HEADERS_ENABLED=False,
                       RATELIMIT_SWALLOW_ERRORS=True, RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True)
     if rps <= 0:
         return

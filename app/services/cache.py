@@ -8,6 +8,8 @@ import threading
 import time
 from collections import OrderedDict
 
+from .completion import new_completion_id
+
 # Fields of the upstream body that do not change the answer.
 _NOT_IN_KEY = ("stream", "keep_alive")
 
@@ -83,6 +85,4 @@ class AnswerCache:
 
 def _with_identity(tail: bytes) -> bytes:
     """A cached answer with a fresh id and creation time in front."""
-    from .completion import new_completion_id
-
     return f'{{"id":"{new_completion_id()}","created":{int(time.time())},'.encode() + tail[1:]
