@@ -30,17 +30,12 @@ def fake_ollama():
 
 @pytest.fixture(scope="session")
 def start_gateway(fake_ollama):
-    """Factory: start a gateway with extra settings; every one started is stopped at the end."""
-    started: list[Gateway] = []
+    """Factory: start a gateway in front of the fake Ollama with extra settings (stopped when the session ends)."""
 
     def start(**settings) -> Gateway:
-        gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, **settings}).start()
-        started.append(gateway)
-        return gateway
+        return Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, **settings}).start()
 
-    yield start
-    for gateway in started:
-        gateway.stop()
+    return start
 
 
 @pytest.fixture(scope="session")

@@ -31,9 +31,10 @@ from tests.gateway import free_port  # noqa: E402
 BIN = Path(sys.executable).parent
 
 
-def wrk(url: str, script: str, connections: int, duration: int) -> dict:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / script), url],
-                         capture_output=True, text=True, timeout=duration + 60).stdout
+def wrk(url: str, body: str, connections: int, duration: int) -> dict:
+    """One wrk run of chat.lua with the `openai` or `ollama` body."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(HERE / "chat.lua"), url, "--", body]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60).stdout
     if "Non-2xx or 3xx responses" in out:
         raise SystemExit(f"failed requests against {url}:\n{out}")
     fields = dict(re.findall(r"(\w+)=([\d.]+)", out.split("RESULT", 1)[1]))
@@ -116,11 +117,11 @@ def main() -> None:
         # Rounds interleave the targets, so that a noisy moment on the machine hits all of them alike.
         for _ in range(args.rounds):
             for c in (1, 16):
-                samples.setdefault(("direct", c), []).append(wrk(upstream + "/api/chat", "ollama_chat.lua", c, args.duration))
+                samples.setdefault(("direct", c), []).append(wrk(upstream + "/api/chat", "ollama", c, args.duration))
                 for name, server in servers.items():
                     url = server.url + "/v1/chat/completions"
-                    wrk(url, "openai_chat.lua", c, 1)  # warm-up
-                    samples.setdefault((name, c), []).append(wrk(url, "openai_chat.lua", c, args.duration))
+                    wrk(url, "openai", c, 1)  # warm-up
+                    samples.setdefault((name, c), []).append(wrk(url, "openai", c, args.duration))
         rss = {name: server.worker_rss() for name, server in servers.items()}
     finally:
         for server in servers.values():
