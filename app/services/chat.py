@@ -91,12 +91,13 @@ class ChatService:
         """The open upstream stream with its first line read, and the translator for the client's chunks."""
         lines = self.open_stream(body, request_id)
         try:
-            lines.peek()
+            first = lines.peek()
         except BaseException:
             lines.close()
             raise
         include_usage = bool((req.get("stream_options") or {}).get("include_usage"))
-        translator = ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=req["model"],
+        model = first.get("model") or req["model"]  # Ollama echoes the name as it was asked for
+        translator = ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=model,
                                      include_usage=include_usage, reasoning_content=self.reasoning_content)
         return lines, translator
 
@@ -104,8 +105,6 @@ class ChatService:
         """SSE events for an open upstream stream; closes it however the stream ends."""
         try:
             for line in lines:
-                if line.get("model"):
-                    translator.base["model"] = line["model"]
                 for chunk in translator.deltas(line):
                     yield sse(chunk)
                 if line.get("done"):
