@@ -1,7 +1,9 @@
 """gunicorn settings, all taken from the gateway's own configuration (one source of truth).
 
-Run: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from app.config.load_settings()
-(environment > .env > llamagate.yaml > defaults); nothing here is a second place to configure.
+Run: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value comes from app.settings (environment >
+.env > llamagate.yaml > defaults); nothing here is a second place to configure. The settings are
+loaded here, once, in the master: the workers fork from it and build their apps from the same dict.
+gunicorn runs this file again on SIGHUP, which loads them afresh for the new workers.
 """
 
 import errno
@@ -11,11 +13,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from app.config import ConfigError  # noqa: E402
-from app.config import load_settings  # noqa: E402
+from app.settings import ConfigError  # noqa: E402
+from app.settings import reload_process_settings  # noqa: E402
 
 try:
-    _settings = load_settings()
+    _settings = reload_process_settings()
 except ConfigError as _err:
     print(f"llamagate: {_err}", file=sys.stderr, flush=True)
     sys.exit(2)

@@ -10,8 +10,8 @@ from flask import Flask
 
 
 @dataclass
-class Services:
-    """Per-app objects shared by the request threads of one worker."""
+class Components:
+    """The per-app objects shared by the request threads of one worker."""
 
     settings: dict
     ollama: Any
@@ -19,25 +19,32 @@ class Services:
     mcp: Any
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the gateway; `config` entries override every other settings source (tests use it)."""
+def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None = None) -> Flask:
+    """Build the gateway from validated `settings` (else the process's), with `config` entries overriding them.
+
+    `config` is for tests and embedding: its entries are validated with the other sources.
+    """
     from . import access_log
     from . import auth
     from . import proxies
     from . import ratelimit
     from . import request_id
     from .blueprints import register_blueprints
-    from .config import load_settings
     from .errors import register_error_handlers
-    from .extensions import SERVICES_KEY
+    from .extensions import COMPONENTS_KEY
     from .extensions import limiter
+    from .pipeline import ChatPipeline
     from .services.cache import AnswerCache
-    from .services.cache import ResponseCache
-    from .services.chat import ChatService
+    from .services.cache import TTLCache
     from .services.mcp_runtime import MCPRuntime
+    from .settings import load_settings
+    from .settings import process_settings
     from .upstream.ollama import OllamaClient
 
-    settings = load_settings(overrides=config)
+    if config:
+        settings = load_settings(overrides=config)
+    elif settings is None:
+        settings = process_settings()
     app = Flask(__name__)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
@@ -49,12 +56,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                           read_timeout=settings["TIMEOUT"])
     cache = None
     if settings["CACHE_ENABLED"]:
-        cache = AnswerCache(ResponseCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]))
-    chat = ChatService(ollama, cache, keep_alive=settings["KEEP_ALIVE"],
-                       reasoning_content=settings["REASONING_CONTENT"],
-                       cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
-    app.extensions[SERVICES_KEY] = Services(settings=settings, ollama=ollama, chat=chat,
-                                            mcp=MCPRuntime(app, settings["MCP"], chat, settings["STREAM_KEEPALIVE"]))
+        cache = AnswerCache(TTLCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]))
+    mcp = MCPRuntime(app, settings["MCP"], request_threads=settings["THREADS"],
+                     keep_alive_interval=settings["STREAM_KEEPALIVE"])
+    chat = ChatPipeline(ollama, cache, mcp, keep_alive=settings["KEEP_ALIVE"],
+                        reasoning_content=settings["REASONING_CONTENT"],
+                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
+    app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp)
 
     request_id.init_app(app)
     access_log.init_app(app)

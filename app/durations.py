@@ -32,12 +32,3 @@ def parse_duration(value: str | int | float) -> float:
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 2m30s)")
     return total
 
-
-def format_duration(seconds: float) -> str:
-    """Render seconds as a compact Go-style duration (`1m30s`, `0.25s`)."""
-    if seconds < 60:
-        return f"{seconds:g}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return out or "0s"

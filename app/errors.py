@@ -5,10 +5,14 @@
     │   └── NotFound              404 invalid_request_error
     ├── AuthenticationFailed      401 invalid_request_error (code invalid_api_key)
     ├── PermissionDenied          403 permission_error
+    ├── Conflict                  409 invalid_request_error
     ├── RateLimited               429 rate_limit_error
     └── UpstreamError             502 api_error (Ollama failed or answered badly)
         ├── UpstreamUnavailable   502 api_error (code upstream_unavailable)
         └── UpstreamTimeout       504 api_error (code upstream_timeout)
+
+`from_ollama` maps Ollama's errors (an HTTP status, or an `{"error"}` line inside a stream) and `from_mcp`
+the MCP layer's; the handlers registered here turn every exception into the one envelope.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from flask import jsonify
 from flask import request
 from loguru import logger
 from werkzeug.exceptions import HTTPException
+
+from .mcp import errors as mcp
 
 
 class APIError(Exception):
@@ -64,6 +70,13 @@ class PermissionDenied(APIError):
     type = "permission_error"
 
 
+class Conflict(APIError):
+    """The request is valid but clashes with the gateway's state (a name in use, a setting that forbids it)."""
+
+    status = 409
+    type = "invalid_request_error"
+
+
 class RateLimited(APIError):
     status = 429
     type = "rate_limit_error"
@@ -90,6 +103,66 @@ def error_body(message: str, type: str, param: str | None = None, code: str | No
                       "request_id": g.get("request_id")}}
 
 
+def from_ollama(message: str, status: int | None = None) -> APIError:
+    """The gateway's error for an Ollama failure: its HTTP status and message, or a message alone.
+
+    An error line inside a stream has no status; it is inferred from the message, so that a model that
+    is not found is a 404 whether Ollama said so before or after its first line.
+    """
+    if status is None:
+        status = _status_of_stream_error(message)
+    if status == 404:
+        if "not found" in message and "model" in message:
+            return NotFound(message, param="model", code="model_not_found")
+        return NotFound(message)
+    if status == 400:
+        code = "unsupported_capability" if "does not support" in message else None
+        return InvalidRequest(message, code=code)
+    if status == 500 and "must be of type" in message:
+        return InvalidRequest(message)
+    if status in (401, 403):
+        kind = "authentication_error" if status == 401 else "permission_error"
+        return APIError(message, status=status, type=kind, code="upstream_" + ("unauthorized" if status == 401 else "forbidden"))
+    if status == 429:
+        return APIError(message, status=429, type="rate_limit_error", code="upstream_rate_limited")
+    if status == 503:
+        return APIError(message, status=503, code="server_busy")
+    if status == 502:
+        return UpstreamError(message)
+    if 400 <= status < 500:
+        return InvalidRequest(message, status=status)
+    return APIError(message, status=500 if status == 500 else 502, code="upstream_error")
+
+
+def _status_of_stream_error(message: str) -> int:
+    if "not found" in message and "model" in message:
+        return 404
+    if "does not support" in message or message.startswith("invalid "):
+        return 400
+    if "server busy" in message or "maximum pending requests" in message:
+        return 503
+    return 500
+
+
+def from_mcp(err: mcp.MCPError) -> APIError:
+    """The API error for a failure of the MCP layer, by its class."""
+    status, code = next((v for kind, v in _MCP_ERRORS.items() if isinstance(err, kind)), (500, "mcp_error"))
+    kind = "permission_error" if status == 403 else "invalid_request_error" if status < 500 else "api_error"
+    return APIError(err.message, status=status, type=kind, code=code)
+
+
+_MCP_ERRORS: dict[type, tuple[int, str]] = {
+    mcp.ServerNotFound: (404, "mcp_server_not_found"),
+    mcp.ServerExists: (409, "mcp_server_exists"),
+    mcp.ServerUnavailable: (503, "mcp_server_unavailable"),
+    mcp.ToolNotFound: (404, "mcp_tool_not_found"),
+    mcp.ToolDenied: (403, "mcp_tool_denied"),
+    mcp.ToolTimeout: (504, "mcp_tool_timeout"),
+    mcp.ToolCallFailed: (502, "mcp_tool_call_failed"),
+    mcp.ResourceError: (502, "mcp_resource_error"),
+    mcp.PromptError: (502, "mcp_prompt_error"),
+}
+
 _HTTP_ERRORS = {
     404: ("invalid_request_error", "unknown_url"),
     405: ("invalid_request_error", "method_not_allowed"),
@@ -109,12 +182,15 @@ def _http_message(err: HTTPException) -> str:
     return err.description or err.name
 
 
-def register_error_handlers(app: Flask) -> None:
-    """Route API errors, HTTP errors and crashes through the one envelope."""
+def error_response(err: APIError):
+    """The Flask response (body, status, headers) for an API error."""
+    return jsonify(err.body()), err.status, err.headers
 
-    @app.errorhandler(APIError)
-    def _api_error(err: APIError):
-        return jsonify(err.body()), err.status, err.headers
+
+def register_error_handlers(app: Flask) -> None:
+    """Route API errors, MCP errors, HTTP errors and crashes through the one envelope."""
+    app.register_error_handler(APIError, error_response)
+    app.register_error_handler(mcp.MCPError, lambda err: error_response(from_mcp(err)))
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -1,4 +1,4 @@
-"""Extension singletons (bound in the factory) and accessors for per-app services."""
+"""Extension singletons (bound in the factory) and the accessor for the app's components."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from .ratelimit import rate_limit_key
 
 limiter = Limiter(key_func=rate_limit_key)
 
-SERVICES_KEY = "llamagate"
+COMPONENTS_KEY = "llamagate"
 
 
-def services():
-    """The app's `Services` bundle (settings, Ollama client, chat service)."""
-    return current_app.extensions[SERVICES_KEY]
+def components():
+    """The app's `Components` (settings, Ollama client, chat pipeline, MCP runtime)."""
+    return current_app.extensions[COMPONENTS_KEY]

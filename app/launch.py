@@ -21,14 +21,16 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def build_app() -> Flask:
+    """The gateway built from this process's settings (loaded once; under gunicorn, by the master), logging set up."""
     from . import create_app
-    from .config import ConfigError
-    from .config import load_settings
     from .logs import configure_logging
+    from .settings import ConfigError
+    from .settings import process_settings
 
     try:
-        configure_logging(load_settings())
-        return create_app()
+        settings = process_settings()
+        configure_logging(settings)
+        return create_app(settings=settings)
     except ConfigError as err:
         fail(str(err))
         raise  # unreachable; keeps type checkers content

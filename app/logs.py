@@ -100,13 +100,13 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).bind(logger=record.name).log(level, record.getMessage())
 
 
-def settings_for_logging(environ=None) -> dict:
-    """Settings for the log set-up of a launcher; falls back to defaults when the config is invalid."""
-    from .config import ConfigError
-    from .config import load_settings
+def settings_for_logging() -> dict:
+    """The process's settings for a launcher's log set-up; ``{}`` (the defaults) when the config is invalid."""
+    from .settings import ConfigError
+    from .settings import process_settings
 
     try:
-        return load_settings(environ)
+        return process_settings()
     except ConfigError:
         return {}
 

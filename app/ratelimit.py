@@ -22,6 +22,7 @@ from loguru import logger
 
 from .auth import PUBLIC_PATHS
 from .auth import presented_key
+from .errors import APIError
 from .errors import RateLimited
 
 
@@ -54,6 +55,7 @@ def init_app(app: Flask, limiter: Limiter) -> None:
     app.extensions.setdefault("limiter", set()).add(limiter)
     limiter.init_app(app)
     item = parse(limit_string(rps))
+    fail_open = app.config["RATE_LIMIT_FAIL_OPEN"]
 
     @app.before_request
     def _check_limit():
@@ -62,12 +64,12 @@ def init_app(app: Flask, limiter: Limiter) -> None:
         key = rate_limit_key()
         try:
             allowed = limiter.limiter.hit(item, key)
-            g.rate_limit = (key, allowed)
-        except Exception as err:  # a storage outage must not take the gateway down
-            logger.warning("rate limit storage failed, request allowed: {}", type(err).__name__)
+            retry_after = 0 if allowed else _seconds_to_reset(limiter, item, key)
+        except Exception as err:  # a storage outage: allow (logged), or refuse with RATE_LIMIT_FAIL_OPEN=false
+            _storage_failed(err, fail_open)
             return
+        g.rate_limit = key
         if not allowed:
-            retry_after = _seconds_to_reset(limiter, item, key)
             logger.bind(ip=request.remote_addr, path=request.path, limit=str(item), retry_after_seconds=retry_after,
                         limiter_decision="rate_limited").warning("rate limit exceeded")
             raise RateLimited(f"Rate limit reached: {item}. Retry after {retry_after} s.",
@@ -76,13 +78,27 @@ def init_app(app: Flask, limiter: Limiter) -> None:
     @app.after_request
     def _add_headers(response):
         """OpenAI's x-ratelimit-* request headers."""
-        state = g.get("rate_limit")
-        if state is not None:
-            reset_at, remaining = limiter.limiter.get_window_stats(item, state[0])
-            response.headers["x-ratelimit-limit-requests"] = str(item.amount)
-            response.headers["x-ratelimit-remaining-requests"] = str(remaining)
-            response.headers["x-ratelimit-reset-requests"] = f"{max(1, math.ceil(reset_at - time.time()))}s"
+        key = g.get("rate_limit")
+        if key is None:
+            return response
+        try:
+            reset_at, remaining = limiter.limiter.get_window_stats(item, key)
+        except Exception as err:  # the headers are left out; the answer itself is not lost
+            logger.warning("rate limit storage failed, headers left out: {}", type(err).__name__)
+            return response
+        response.headers["x-ratelimit-limit-requests"] = str(item.amount)
+        response.headers["x-ratelimit-remaining-requests"] = str(remaining)
+        response.headers["x-ratelimit-reset-requests"] = f"{max(1, math.ceil(reset_at - time.time()))}s"
         return response
+
+
+def _storage_failed(err: Exception, fail_open: bool) -> None:
+    if fail_open:
+        logger.warning("rate limit storage failed, request allowed: {}", type(err).__name__)
+        return
+    logger.error("rate limit storage failed, request refused: {}", type(err).__name__)
+    raise APIError("The rate limit cannot be checked right now; retry shortly.", status=503,
+                   code="rate_limit_unavailable", headers={"Retry-After": "1"})
 
 
 def _seconds_to_reset(limiter: Limiter, item, key: str) -> int:

@@ -1,4 +1,4 @@
-"""Server-sent events framing for OpenAI-style streams."""
+"""Server-sent events framing for OpenAI-style streams: chunks, keep-alive comments, in-band errors, [DONE]."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 from flask import Response
 from flask import stream_with_context
+from loguru import logger
 
 from .errors import APIError
-from .errors import error_body
 
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -22,7 +22,29 @@ def sse(payload: dict) -> bytes:
 
 def sse_error(err: APIError) -> bytes:
     """The in-band error event sent once the status line has gone out."""
-    return sse(error_body(err.message, err.type, err.param, err.code))
+    return sse(err.body())
+
+
+def sse_events(chunks: Iterator[dict | bytes]) -> Iterator[bytes]:
+    """Frame chunk objects as events (bytes such as KEEP_ALIVE pass as they are), then `[DONE]`.
+
+    A failure part-way is sent as one error event and ends the stream without `[DONE]`; the chunk
+    iterator is closed however the stream ends (a client that leaves closes it too).
+    """
+    try:
+        for chunk in chunks:
+            yield chunk if isinstance(chunk, bytes) else sse(chunk)
+        yield DONE
+    except APIError as err:
+        logger.bind(code=err.code).warning("stream failed after it started: {}", err.message)
+        yield sse_error(err)
+    except Exception:
+        logger.exception("stream failed")
+        yield sse_error(APIError("The gateway failed during the stream.", code="internal_error"))
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def sse_response(events: Iterator[bytes], headers: dict | None = None) -> Response:

@@ -44,5 +44,45 @@ def gateway(start_gateway) -> Gateway:
 
 
 @pytest.fixture()
-def client(gateway) -> OpenAI:
-    return OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0, timeout=20)
+def client(gateway):
+    with OpenAI(base_url=gateway.url + "/v1", api_key="unused", max_retries=0, timeout=20) as sdk:
+        yield sdk
+
+
+@pytest.fixture()
+def redis_server():
+    """A real redis-server on a free loopback port (stopped at the end); `.stop()` takes it down mid-test."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    from tests.gateway import free_port
+
+    if not shutil.which("redis-server"):
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+
+    class RedisServer:
+        def __init__(self):
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}"
+            self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                             "--save", "", "--appendonly", "no"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            raise RuntimeError("redis-server did not start")
+
+        def stop(self):
+            if self.process.poll() is None:
+                self.process.terminate()
+                self.process.wait(10)
+
+    server = RedisServer()
+    yield server
+    server.stop()

@@ -6,6 +6,7 @@ What a chat reply does is steered by directives in the last user message:
   [[tool NAME {json}]]  a whole tool call (repeatable); [[noid]] makes them old-server style (no id, index 0)
   [[payload-on-done]]   the done line carries the last content piece
   [[error-mid]]         two tokens, then a bare {"error": ...} line and the end of the body
+  [[error-at N TEXT]]   N lines (0: none), then {"error": TEXT} and the end of the body, after a 200
   [[eof]]               two tokens, then the body ends without a done line
   [[garbage]]           a line that is not JSON
   [[slow N DELAY]]      N tokens, DELAY seconds apart
@@ -14,6 +15,7 @@ What a chat reply does is steered by directives in the last user message:
   [[empty]]             no content at all, just the done line
   [[repeat-tool NAME {json}]]  (in the first user message) call that tool in every round that offers tools;
                         without tools, answer with the number of tool results seen
+  [[cached N]]          (in the first user message) every done line reports N cached prompt tokens
 A model not in the catalogue answers 404 like Ollama. A last message with role "tool" gets "Tool said: ...".
 """
 
@@ -67,6 +69,7 @@ class FakeOllama:
         self.version = version
         self.requests: list[dict] = []
         self.headers: list[dict] = []
+        self.done_lines: list[dict] = []  # every done line sent, in order
         self.aborted = 0
         self.completed = 0
         self.lock = threading.Lock()
@@ -188,6 +191,9 @@ class FakeOllama:
                 else:
                     reply = "" if calls and not said else "Hello! You said: " + said
                 lines = self._lines(body, reply, directives, calls)
+                cached = re.search(r"\[\[cached (\d+)\]\]", first_user)
+                if cached:
+                    lines[-1]["prompt_eval_cached_count"] = int(cached.group(1))
                 if body.get("stream") is False:
                     return self._whole(body, lines)
                 self._stream(lines, directives)
@@ -229,6 +235,8 @@ class FakeOllama:
                 if calls and body.get("tools"):
                     merged["message"]["tool_calls"] = calls
                 merged["created_at"] = now_stamp()
+                with fake.lock:
+                    fake.done_lines.append(merged)
                 self._send(200, merged)
 
             def _stream(self, lines, directives):
@@ -238,7 +246,11 @@ class FakeOllama:
                 self.end_headers()
                 delay = float((directives.get("slow") or [0, 0.2])[1:][0] if "slow" in directives else 0)
                 try:
+                    error_at = directives.get("error-at")
                     for i, line in enumerate(lines):
+                        if error_at and i == int(error_at[0]):
+                            self._chunk({"error": error_at[1] if len(error_at) > 1 else "boom"})
+                            break
                         if i == 2 and "error-mid" in directives:
                             self._chunk({"error": "an error was encountered while running the model"})
                             break
@@ -249,6 +261,9 @@ class FakeOllama:
                             break
                         if i == 1 and "stall" in directives:
                             time.sleep(float(directives["stall"][0]))
+                        if line.get("done"):
+                            with fake.lock:
+                                fake.done_lines.append(line)
                         self._chunk({**line, "created_at": now_stamp(), "done": line.get("done", False)})
                         if delay and not line.get("done"):
                             time.sleep(delay)

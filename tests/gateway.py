@@ -47,20 +47,25 @@ class Gateway:
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.command = command or GUNICORN
         self.cwd = cwd
-        self.log_path = Path(tempfile.mkstemp(prefix="llamagate-", suffix=".log")[1])
+        descriptor, log_path = tempfile.mkstemp(prefix="llamagate-", suffix=".log")
+        os.close(descriptor)  # reopened by start()
+        self.log_path = Path(log_path)
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = 20.0) -> Gateway:
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.command, cwd=self.cwd, env=clean_env(self.settings),
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        with open(self.log_path, "wb") as log:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen(self.command, cwd=self.cwd, env=clean_env(self.settings),
+                                            stdout=log, stderr=subprocess.STDOUT)
         RUNNING.append(self)
+        # Over TLS the probe trusts the gateway's own certificate (the test certificates are self-signed).
+        certificate = self.settings.get("TLS_CERT_FILE") if self.url.startswith("https:") else None
+        verify = str(certificate) if certificate else True
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.process.returncode}:\n{self.output()}")
             try:
-                requests.get(self.url + "/health/live", timeout=1, verify=False)
+                requests.get(self.url + "/health/live", timeout=1, verify=verify)
                 return self
             except requests.RequestException:
                 time.sleep(0.1)
@@ -75,8 +80,6 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if hasattr(self, "_log"):
-            self._log.close()
         return self.process.returncode if self.process else None
 
     def output(self) -> str:

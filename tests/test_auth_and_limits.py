@@ -50,11 +50,11 @@ def test_health_and_unknown_paths(secured):
 
 
 def test_sdk_with_and_without_the_key(secured):
-    good = openai.OpenAI(base_url=secured.url + "/v1", api_key=KEY, max_retries=0)
-    assert good.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "x"}]).choices
-    bad = openai.OpenAI(base_url=secured.url + "/v1", api_key="nope", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
-        bad.models.list()
+    with openai.OpenAI(base_url=secured.url + "/v1", api_key=KEY, max_retries=0) as good:
+        assert good.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "x"}]).choices
+    with openai.OpenAI(base_url=secured.url + "/v1", api_key="nope", max_retries=0) as bad:
+        with pytest.raises(openai.AuthenticationError):
+            bad.models.list()
 
 
 def test_the_key_never_reaches_the_logs(secured):
@@ -93,9 +93,44 @@ def test_health_is_never_limited(limited):
 
 
 def test_sdk_raises_rate_limit_error(limited):
-    client = openai.OpenAI(base_url=limited.url + "/v1", api_key="x", max_retries=0)
-    with pytest.raises(openai.RateLimitError):
-        for _ in range(6):
-            client.models.list()
-    time.sleep(2.1)  # the window passes and requests are served again
-    assert client.models.list().data
+    with openai.OpenAI(base_url=limited.url + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.RateLimitError):
+            for _ in range(6):
+                client.models.list()
+        time.sleep(2.1)  # the window passes and requests are served again
+        assert client.models.list().data
+
+
+def chat(gateway):
+    return requests.post(gateway.url + "/v1/chat/completions", timeout=10,
+                         json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]})
+
+
+def test_rate_limit_storage_outage_is_logged_and_requests_pass(start_gateway, redis_server):
+    gateway = start_gateway(RATE_LIMIT_RPS="100", RATE_LIMIT_STORAGE_URI=redis_server.url)
+    try:
+        answer = chat(gateway)
+        assert answer.status_code == 200 and answer.headers["x-ratelimit-limit-requests"] == "100"
+        redis_server.stop()
+        for _ in range(3):
+            answer = chat(gateway)
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"]
+        warning = gateway.wait_for_log(lambda e: e["message"].startswith("rate limit storage failed, request allowed"))
+        assert warning["level"] == "warning"
+    finally:
+        gateway.stop()
+
+
+def test_rate_limit_storage_outage_refuses_with_fail_open_off(start_gateway, redis_server):
+    gateway = start_gateway(RATE_LIMIT_RPS="100", RATE_LIMIT_STORAGE_URI=redis_server.url, RATE_LIMIT_FAIL_OPEN="false")
+    try:
+        assert chat(gateway).status_code == 200
+        redis_server.stop()
+        refused = chat(gateway)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        error = refused.json()["error"]
+        assert (error["type"], error["code"]) == ("api_error", "rate_limit_unavailable")
+        assert requests.get(gateway.url + "/health", timeout=5).status_code == 200, "health is never limited"
+    finally:
+        gateway.stop()

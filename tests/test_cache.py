@@ -6,9 +6,9 @@ import pytest
 import requests
 
 from app.schemas.chat import ChatCompletionRequest
-from app.services.cache import ResponseCache
+from app.services.cache import TTLCache
 from app.services.cache import cache_key
-from app.services.translate import to_ollama_chat
+from app.translate.request import to_ollama_chat
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +46,12 @@ def test_cache_control_bypasses(cached, directive):
     assert response.headers["X-Cache"] == "BYPASS"
 
 
-def test_errors_are_never_cached(cached):
-    assert post(cached, "[[status 500 flaky]]").status_code == 500
-    assert post(cached, "[[status 500 flaky]]").status_code == 500
-    assert post(cached, "[[error-mid]] a b c").status_code == 500
-    assert post(cached, "[[error-mid]] a b c").status_code == 500
+@pytest.mark.parametrize("content", ["[[status 500 flaky]]", "[[error-mid]] a b c", "[[eof]] a b c"])
+def test_errors_are_never_cached(cached, fake_ollama, content):
+    for _ in range(2):  # each try reaches Ollama again
+        chats = len([r for r in fake_ollama.requests if r["path"] == "/api/chat"])
+        assert post(cached, content, temperature=0).status_code >= 500
+        assert len([r for r in fake_ollama.requests if r["path"] == "/api/chat"]) == chats + 1
 
 
 def test_streams_are_not_served_from_the_cache(cached):
@@ -74,7 +75,7 @@ def test_key_ignores_spelling_but_not_content():
 
 def test_lru_eviction_and_ttl():
     now = [0.0]
-    cache = ResponseCache(max_entries=2, ttl=10, clock=lambda: now[0])
+    cache = TTLCache(max_entries=2, ttl=10, clock=lambda: now[0])
     cache.put("a", 1)
     cache.put("b", 2)
     assert cache.get("a") == 1  # a is now the most recently used

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from app.services.catalog import owner
-from app.services.catalog import unix_time
-from app.services.completion import ChunkTranslator
-from app.services.completion import finish_reason
-from app.services.completion import to_chat_completion
-from app.services.completion import usage
+from app.services.models import owner
+from app.services.models import unix_time
+from app.translate.reply import ChunkTranslator
+from app.translate.reply import finish_reason
+from app.translate.reply import to_chat_completion
+from app.translate.usage import Usage
 
 
 @pytest.mark.parametrize(("done_reason", "tools", "expected"), [
@@ -23,9 +23,16 @@ def test_finish_reason_table(done_reason, tools, expected):
 
 
 def test_usage_defaults_missing_metrics_to_zero_and_reports_cached_tokens():
-    assert usage({}) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-    assert usage({"prompt_eval_count": 5, "eval_count": 2, "prompt_eval_cached_count": 4}) == {
+    assert Usage.of({}).openai() == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert Usage.of({"prompt_eval_count": 5, "eval_count": 2, "prompt_eval_cached_count": 4}).openai() == {
         "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7, "prompt_tokens_details": {"cached_tokens": 4}}
+
+
+def test_usage_of_several_rounds_sums_every_count_including_cached_tokens():
+    first = Usage.of({"prompt_eval_count": 30, "eval_count": 7, "prompt_eval_cached_count": 12})
+    second = Usage.of({"prompt_eval_count": 55, "eval_count": 4})
+    assert (first + second).openai() == {"prompt_tokens": 85, "completion_tokens": 11, "total_tokens": 96,
+                                         "prompt_tokens_details": {"cached_tokens": 12}}
 
 
 def test_text_and_tool_calls_in_one_turn_keep_both():

@@ -57,7 +57,9 @@ def test_gateway_starts_and_reports_unhealthy_while_ollama_is_down(start_gateway
     response = requests.get(down.url + "/health", timeout=10)
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "unhealthy" and "unreachable" in body["error"] and body["ollama_host"] == "http://127.0.0.1:9"
+    assert body["status"] == "unhealthy" and body["ollama"] == "disconnected" and body["ollama_host"] == "http://127.0.0.1:9"
+    assert body["error"]["code"] == "upstream_unavailable" and "unreachable" in body["error"]["message"]
+    assert set(body["error"]) == {"message", "type", "param", "code", "request_id"}
     chat = requests.post(down.url + "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]}, timeout=10)
     assert_envelope(chat, 502, kind="api_error", code="upstream_unavailable")
     streamed = requests.post(down.url + "/v1/chat/completions", json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]}, timeout=10)
@@ -75,3 +77,12 @@ def test_well_formed_request_id_is_kept_on_errors_too(gateway):
     response = requests.get(gateway.url + "/v1/nothing", headers={"X-Request-ID": "abc-123"}, timeout=5)
     assert response.headers["X-Request-ID"] == "abc-123"
     assert response.json()["error"]["request_id"] == "abc-123"
+
+
+def test_request_id_reaches_ollama(gateway, fake_ollama):
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}
+    response = requests.post(gateway.url + "/v1/chat/completions", json=body, headers={"X-Request-ID": "trace-42.a:b"},
+                             timeout=10)
+    assert response.headers["X-Request-ID"] == "trace-42.a:b"
+    assert fake_ollama.headers[-1]["X-Request-ID"] == "trace-42.a:b"
+    assert response.json()["id"].startswith("chatcmpl-")

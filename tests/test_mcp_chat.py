@@ -78,7 +78,7 @@ def test_what_time_is_it_in_tokyo_uses_the_real_tool(sdk, fake_ollama):
     assert (call["name"], call["arguments"]) == ("time__get_current_time", {"timezone": "Asia/Tokyo"})
     assert sent[-1]["role"] == "tool" and sent[-1]["tool_name"] == "time__get_current_time"
     assert sent[-1]["tool_call_id"] == sent[-2]["tool_calls"][0]["id"]
-    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens >= 2  # two rounds summed
+    assert_usage_of_last_rounds(answer.usage, 2)
 
 
 def test_what_time_is_it_in_tokyo_streamed(sdk):
@@ -89,7 +89,43 @@ def test_what_time_is_it_in_tokyo_streamed(sdk):
     assert chunks[0].choices[0].delta.role == "assistant"
     assert all(not c.choices or not c.choices[0].delta.tool_calls for c in chunks), "MCP calls are not shown"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-    assert chunks[-1].usage.completion_tokens >= 2
+    assert_usage_of_last_rounds(chunks[-1].usage, 2)
+
+
+def assert_usage_of_last_rounds(usage, rounds: int) -> None:
+    """`usage` is exactly the sum of the last `rounds` replies the fake Ollama sent."""
+    sent = _fake["server"].done_lines[-rounds:]
+    prompt, completion = sum(d["prompt_eval_count"] for d in sent), sum(d["eval_count"] for d in sent)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (prompt, completion, prompt + completion)
+    cached = sum(d.get("prompt_eval_cached_count", 0) for d in sent)
+    details = usage.prompt_tokens_details
+    assert (details.cached_tokens if details else 0) == cached
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_usage_of_two_rounds_is_summed_exactly_with_cached_tokens(sdk, stream):
+    content = '[[cached 3]] Echo it. [[tool tools__echo {"message": "hi"}]]'
+    if stream:
+        chunks = list(ask(sdk, content, stream=True, stream_options={"include_usage": True}))
+        usage = chunks[-1].usage
+    else:
+        usage = ask(sdk, content).usage
+    assert_usage_of_last_rounds(usage, 2)
+    assert usage.prompt_tokens_details.cached_tokens == 6
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_models_thinking_is_kept_in_the_next_round(sdk, fake_ollama, stream):
+    content = '[[think]] [[tool tools__echo {"message": "hi"}]]'
+    if stream:
+        chunks = list(ask(sdk, content, stream=True))
+        shown = "".join(getattr(c.choices[0].delta, "reasoning", None) or "" for c in chunks if c.choices)
+        assert shown == "Let me think. Done."
+    else:
+        ask(sdk, content)
+    assistant = fake_ollama.last()["messages"][-2]
+    assert assistant["role"] == "assistant" and assistant["tool_calls"][0]["function"]["name"] == "tools__echo"
+    assert assistant["thinking"] == "Let me think. Done." and assistant["content"] == "Thought"
 
 
 def test_tools_are_advertised_sorted_and_denied_ones_never(mcp_gateway, fake_ollama):
@@ -185,13 +221,22 @@ def test_mcp_resource_errors_are_400s_naming_the_uri(sdk, reference, fragment):
         assert fragment in caught.value.body["message"] and reference in caught.value.body["message"]
 
 
-def test_crash_restart_next_call_works(sdk, fake_ollama):
+def test_crash_restart_next_call_works(sdk, mcp_gateway):
+    def pid_from_tool() -> str:
+        return ask(sdk, "[[tool bad__pid {}]]").choices[0].message.content.removeprefix("Tool said: ")
+
+    before = pid_from_tool()
+    restarts = requests.get(mcp_gateway.url + "/v1/mcp/servers/bad", timeout=5).json()["restarts"]
+    assert before.isdigit()
     crashed = ask(sdk, "[[tool bad__crash {}]]").choices[0].message.content
     assert "Error" in crashed
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        text = ask(sdk, "[[tool bad__pid {}]]").choices[0].message.content
-        if text.removeprefix("Tool said: ").isdigit():
+        text = pid_from_tool()
+        if text.isdigit():
+            state = requests.get(mcp_gateway.url + "/v1/mcp/servers/bad", timeout=5).json()
+            assert text != before, "the answer came from a new process"
+            assert state["pid"] == int(text) and state["restarts"] > restarts and state["status"] == "ready"
             return
         time.sleep(0.3)
     raise AssertionError(f"the crashed server did not come back: {text}")

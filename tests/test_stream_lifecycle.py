@@ -32,14 +32,13 @@ def sse_events(response) -> list:
 
 def test_client_disconnect_closes_the_upstream_stream(gateway, fake_ollama):
     aborted_before, completed_before = fake_ollama.aborted, fake_ollama.completed
-    sock = socket.create_connection(("127.0.0.1", gateway.port))
     body = json.dumps(stream_body("[[slow 50 0.1]]")).encode()
-    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-    received = b""
-    while b"data: " not in received:
-        received += sock.recv(65536)
-    sock.close()
+    with socket.create_connection(("127.0.0.1", gateway.port)) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        received = b""
+        while b"data: " not in received:
+            received += sock.recv(65536)
     deadline = time.monotonic() + 4
     while fake_ollama.aborted == aborted_before and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -50,8 +49,9 @@ def test_client_disconnect_closes_the_upstream_stream(gateway, fake_ollama):
 def test_stall_longer_than_timeout_ends_the_stream_with_an_error_event(start_gateway):
     short = start_gateway(TIMEOUT="1s")
     started = time.monotonic()
-    response = requests.post(short.url + "/v1/chat/completions", json=stream_body("[[stall 3]] a b c"), stream=True, timeout=10)
-    events = sse_events(response)
+    with requests.post(short.url + "/v1/chat/completions", json=stream_body("[[stall 3]] a b c"), stream=True,
+                       timeout=10) as response:
+        events = sse_events(response)
     assert time.monotonic() - started < 2.9
     assert events[-1]["error"]["code"] == "upstream_timeout"
     assert "[DONE]" not in events
@@ -59,8 +59,9 @@ def test_stall_longer_than_timeout_ends_the_stream_with_an_error_event(start_gat
 
 def test_a_long_stream_that_keeps_producing_is_not_cut_by_timeout(start_gateway):
     short = start_gateway(TIMEOUT="1s")
-    response = requests.post(short.url + "/v1/chat/completions", json=stream_body("[[slow 8 0.4]]"), stream=True, timeout=10)
-    events = sse_events(response)
+    with requests.post(short.url + "/v1/chat/completions", json=stream_body("[[slow 8 0.4]]"), stream=True,
+                       timeout=10) as response:
+        events = sse_events(response)
     assert events[-1] == "[DONE]" and events[-2]["choices"][0]["finish_reason"] == "stop"
 
 
@@ -69,8 +70,9 @@ def test_sigterm_lets_a_running_stream_finish_then_exits_zero(fake_ollama):
     events: list = []
 
     def consume():
-        response = requests.post(gateway.url + "/v1/chat/completions", json=stream_body("[[slow 10 0.2]]"), stream=True, timeout=20)
-        events.extend(sse_events(response))
+        with requests.post(gateway.url + "/v1/chat/completions", json=stream_body("[[slow 10 0.2]]"), stream=True,
+                           timeout=20) as response:
+            events.extend(sse_events(response))
 
     reader = threading.Thread(target=consume)
     reader.start()

@@ -6,7 +6,7 @@ from flask import Blueprint
 from flask import g
 from flask import jsonify
 
-from ..extensions import services
+from ..extensions import components
 from ..schemas import load_json
 from ..schemas.embeddings import EmbeddingsRequest
 from ..services.embeddings import embed
@@ -18,5 +18,5 @@ _schema = EmbeddingsRequest()
 @bp.post("/embeddings")
 def embeddings():
     req = load_json(_schema)
-    svc = services()
+    svc = components()
     return jsonify(embed(svc.ollama, req, g.request_id, svc.settings["KEEP_ALIVE"]))

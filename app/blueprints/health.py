@@ -6,19 +6,19 @@ from flask import Blueprint
 from flask import jsonify
 
 from ..errors import APIError
-from ..extensions import services
+from ..extensions import components
 
 bp = Blueprint("health", __name__)
 
 
 @bp.route("/health", methods=["GET", "HEAD"])
 def health():
-    svc = services()
+    svc = components()
     host = svc.settings["OLLAMA_HOST"]
     try:
         version = svc.ollama.get_json("/api/version", timeout=svc.settings["HEALTH_CHECK_TIMEOUT"]).get("version")
-    except APIError as err:
-        return jsonify({"status": "unhealthy", "error": err.message, "ollama_host": host}), 503
+    except APIError as err:  # the error in the usual envelope, beside the report's own fields
+        return jsonify({"status": "unhealthy", "ollama": "disconnected", "ollama_host": host, **err.body()}), 503
     return jsonify({"status": "healthy", "ollama": "connected", "ollama_version": version, "ollama_host": host})
 
 

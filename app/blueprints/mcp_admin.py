@@ -21,13 +21,9 @@ from flask import request
 from loguru import logger
 
 from .. import auth
-from ..errors import APIError
+from ..errors import Conflict
 from ..errors import InvalidRequest
-from ..errors import PermissionDenied
-from ..extensions import services
-from ..mcp.config import ServerConfig
-from ..mcp.config import parse_server_config
-from ..mcp.errors import MCPConfigError
+from ..extensions import components
 from ..mcp.errors import MCPError
 from ..mcp.errors import ServerNotFound
 from ..schemas import load_json
@@ -39,7 +35,6 @@ bp = Blueprint("mcp_admin", __name__, url_prefix="/v1/mcp")
 _execute_schema = ExecuteRequest()
 _prompt_schema = PromptRequest()
 _entry_schema = ServerEntry()
-_CONFIG_PROBLEM = re.compile(r"^<runtime>: server\.?([^:]*): ")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 READY_WAIT_EXTRA = 2.0  # seconds beyond a new server's own connect timeout
 
@@ -52,9 +47,9 @@ def changing(*, servers: bool = True) -> Callable:
         def guarded(*args: Any, **kwargs: Any) -> Any:
             auth.require_admin()
             if servers and current_app.config["WORKERS"] > 1:
-                raise APIError("Runtime MCP server changes apply to one worker process only, so they are refused with "
+                raise Conflict("Runtime MCP server changes apply to one worker process only, so they are refused with "
                                "WORKERS > 1: run with WORKERS=1, or configure the servers in the YAML file.",
-                               status=409, type="invalid_request_error", code="multi_worker_runtime_change")
+                               code="multi_worker_runtime_change")
             return view(*args, **kwargs)
 
         return guarded
@@ -62,31 +57,12 @@ def changing(*, servers: bool = True) -> Callable:
     return wrap
 
 
-@bp.errorhandler(MCPError)
-def _mcp_error(err: MCPError):
-    status = err.http_status
-    kind = "permission_error" if status == 403 else "invalid_request_error" if status < 500 else "api_error"
-    code = "mcp_" + _CAMEL.sub("_", type(err).__name__).lower()
-    return _respond(APIError(err.message, status=status, type=kind, code=code))
-
-
-@bp.errorhandler(MCPConfigError)
-def _config_error(err: MCPConfigError):
-    match = _CONFIG_PROBLEM.match(str(err))
-    message = str(err)[len("<runtime>: "):] if str(err).startswith("<runtime>: ") else str(err)
-    return _respond(InvalidRequest(message, param=(match.group(1) or None) if match else None, code="invalid_mcp_server"))
-
-
-def _respond(err: APIError):
-    return jsonify(err.body()), err.status, err.headers
-
-
 # -- reading ---------------------------------------------------------------------------------
 
 
 @bp.get("/servers")
 def list_servers():
-    pool = services().mcp.pool
+    pool = components().mcp.pool
     servers = pool.states() if pool is not None else []
     return jsonify({"servers": servers, "count": len(servers)})
 
@@ -155,8 +131,9 @@ def server_health(name: str):
 @bp.post("/servers")
 @changing()
 def add_server():
-    cfg = _runtime_server(load_json(_entry_schema))
-    pool = services().mcp.ensure_pool()
+    mcp = components().mcp
+    cfg = mcp.server_from_entry(load_json(_entry_schema))
+    pool = mcp.ensure_pool()
     pool.add_server(cfg)
     if cfg.enabled:
         pool.wait_ready(cfg.timeout + READY_WAIT_EXTRA, [cfg.name])  # answer after the first connection attempt
@@ -202,22 +179,10 @@ def _pool_for(name: str):
 
     :raises ServerNotFound: when no server was ever configured or added (no pool yet).
     """
-    pool = services().mcp.pool
+    pool = components().mcp.pool
     if pool is None:
         raise ServerNotFound(f"no MCP server named {name!r}", server=name)
     return pool
-
-
-def _runtime_server(entry: dict) -> ServerConfig:
-    """A server entry checked like the file's (without ${VAR}); stdio only with MCP_ALLOW_RUNTIME_STDIO.
-
-    :raises MCPConfigError, PermissionDenied:
-    """
-    cfg = parse_server_config(entry, "<runtime>")
-    if cfg.transport == "stdio" and not services().mcp.settings.allow_runtime_stdio:
-        raise PermissionDenied("stdio servers (a command to run) cannot be added at runtime unless "
-                               "MCP_ALLOW_RUNTIME_STDIO=true.", param="transport", code="runtime_stdio_disabled")
-    return cfg
 
 
 def _snake_keys(value: Any) -> Any:

@@ -1,6 +1,6 @@
-"""MCP client layer: configuration, a supervised connection pool, tool naming and result formatting.
+"""MCP client layer: configuration dataclasses, a supervised connection pool, tool naming and result formatting.
 
-Names are loaded on first use, so that reading the configuration does not load the MCP SDK.
+Names are loaded on first use, so that loading the settings (app.settings) does not load the MCP SDK.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "MCPSettings": "config", "ServerConfig": "config", "load_mcp_settings": "config", "parse_server_config": "config",
-    "MCPConfigError": "errors", "MCPError": "errors", "PromptError": "errors", "ResourceError": "errors",
-    "ServerExists": "errors", "ServerNotFound": "errors", "ServerUnavailable": "errors", "ToolCallFailed": "errors",
-    "ToolDenied": "errors", "ToolNotFound": "errors", "ToolTimeout": "errors",
-    "MCPPool": "pool", "ExposedTool": "tools", "ToolResult": "tools",
+    "MCPSettings": "config", "ServerConfig": "config",
+    "MCPError": "errors", "PromptError": "errors", "ResourceError": "errors", "ServerExists": "errors",
+    "ServerNotFound": "errors", "ServerUnavailable": "errors", "ToolCallFailed": "errors", "ToolDenied": "errors",
+    "ToolNotFound": "errors", "ToolTimeout": "errors",
+    "MCPPool": "pool", "ExposedSnapshot": "tools", "ExposedTool": "tools", "ToolResult": "tools",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -9,9 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from .calls import describe_error
-from .calls import list_all
-from .calls import request
+from .describe import describe_error
 from .errors import MCPError
 from .errors import PromptError
 from .errors import ResourceError
@@ -65,7 +63,7 @@ class ContentAPI:
         cap = max_bytes if max_bytes is not None else self.settings.max_tool_result_size
 
         async def read() -> Any:
-            return await request(supervisor, supervisor.connected().read_resource(uri))
+            return await supervisor.request(supervisor.connected().read_resource(uri))
 
         result = self._content_request(supervisor, read, ResourceError, f"reading {uri!r}")
         return format_resource_contents(result.contents, cap)
@@ -79,7 +77,7 @@ class ContentAPI:
         args = {str(k): v if isinstance(v, str) else str(v) for k, v in (arguments or {}).items()}
 
         async def get() -> Any:
-            return await request(supervisor, supervisor.connected().get_prompt(name, args))
+            return await supervisor.request(supervisor.connected().get_prompt(name, args))
 
         return dump(self._content_request(supervisor, get, PromptError, f"prompt {name!r}"))
 
@@ -89,7 +87,7 @@ class ContentAPI:
         supervisor = self._get(server)
 
         async def fetch() -> list[Any]:
-            return await list_all(supervisor, capability, method, field)
+            return await supervisor.list_all(capability, method, field)
 
         return [dump(item) for item in self._content_request(supervisor, fetch, error, method)]
 

@@ -2,8 +2,6 @@
 
 ::
 
-    ValueError
-     └── MCPConfigError        invalid `mcp:` settings or server entry (HTTP 400)
     Exception
      └── MCPError              base of everything the pool raises at call time
           ├── ServerNotFound   no server with that name (404)
@@ -21,10 +19,6 @@ A tool that runs and reports failure (``isError``) is *not* an exception: it com
 """
 
 from __future__ import annotations
-
-
-class MCPConfigError(ValueError):
-    """The MCP configuration is invalid; the message names the source, key path and value."""
 
 
 class MCPError(Exception):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
+import copy
 import os
 import threading
 import time
-import weakref
 from collections.abc import Coroutine
 from collections.abc import Mapping
 from typing import Any
@@ -16,23 +15,23 @@ from typing import TypeVar
 
 from loguru import logger
 
-from . import calls
 from .config import MCPSettings
 from .config import ServerConfig
-from .config import parse_server_config
 from .content import ContentAPI
-from .errors import MCPConfigError
+from .describe import describe_error
+from .describe import log_tool_call
 from .errors import MCPError
 from .errors import ServerExists
 from .errors import ServerNotFound
 from .errors import ServerUnavailable
 from .errors import ToolDenied
 from .errors import ToolTimeout
-from .loop import LoopThread
+from .loop_thread import LoopThread
 from .naming import ToolFilter
 from .results import format_tool_result
 from .supervisor import ServerSupervisor
 from .tools import Catalog
+from .tools import ExposedSnapshot
 from .tools import ExposedTool
 from .tools import ToolResult
 
@@ -51,8 +50,12 @@ class MCPPool(ContentAPI):
     Call ``start()`` in each worker after the fork, ``close()`` at shutdown (``settings.enabled``
     is for the caller to check: the pool connects whatever it is given). Runtime errors are
     ``app.mcp.errors.MCPError`` subclasses; listings are plain JSON-able dicts. While a server is
-    down its tools are left out of ``exposed_tools()`` but still ``resolve()``, so a late call
+    down its tools are left out of ``exposed_snapshot()`` but still ``resolve()``, so a late call
     gets ``ServerUnavailable`` rather than an unknown-tool error.
+
+    The catalog and the exposed snapshot are immutable objects, rebuilt (one rebuild at a time)
+    whenever a server's tool list changes, a server becomes ready or stops being ready, or a
+    server is removed, and swapped whole: request threads read them without waiting.
     """
 
     def __init__(self, settings: MCPSettings) -> None:
@@ -62,9 +65,10 @@ class MCPPool(ContentAPI):
         self._configs: dict[str, ServerConfig] = {cfg.name: cfg for cfg in settings.servers}
         self._servers = self._new_supervisors()
         self._catalog = Catalog()
+        self._exposed = ExposedSnapshot()
+        self._rebuild_lock = threading.Lock()
         self._runner: LoopThread | None = None
         self._closed = False
-        self._atexit: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -77,11 +81,9 @@ class MCPPool(ContentAPI):
                 return
             if self._runner is not None:
                 # A pool copied by fork() after start() has no thread: start from the configs again.
-                self._servers, self._catalog = self._new_supervisors(), Catalog()
+                self._servers, self._catalog, self._exposed = self._new_supervisors(), Catalog(), ExposedSnapshot()
+                self._rebuild_lock = threading.Lock()  # a rebuild may have held it at the fork
             self._runner = LoopThread("mcp-pool")
-            ref = weakref.ref(self)
-            self._atexit = lambda: (pool := ref()) is not None and pool.close()
-            atexit.register(self._atexit)
         self._run(self._start_all(), 10.0)
 
     def _new_supervisors(self) -> dict[str, ServerSupervisor]:
@@ -99,14 +101,12 @@ class MCPPool(ContentAPI):
                 return
             self._closed = True
             runner, servers = self._runner, list(self._servers.values())
-        if self._atexit is not None:
-            atexit.unregister(self._atexit)
         if runner is None or runner.pid != os.getpid():
             return
         try:
             runner.run(_stop_all(servers, timeout), timeout + BACKSTOP)
         except Exception as exc:  # noqa: BLE001 - shutting down regardless
-            logger.warning("MCP pool did not close cleanly: {}", calls.describe_error(exc))
+            logger.warning("MCP pool did not close cleanly: {}", describe_error(exc))
         runner.stop(BACKSTOP)
 
     def wait_ready(self, timeout: float, names: list[str] | None = None) -> bool:
@@ -137,14 +137,21 @@ class MCPPool(ContentAPI):
         """
         return self._get(name).snapshot()
 
+    def exposed_snapshot(self) -> ExposedSnapshot:
+        """The allowed tools of the ready servers, with their OpenAI definitions and routes (see ExposedSnapshot).
+
+        Built when the tools or the ready servers change, not per call: the OpenAI dicts are shared
+        by every caller and must never be changed (copy one to edit it).
+        """
+        return self._exposed
+
     def exposed_tools(self) -> list[ExposedTool]:
         """Allowed tools of the servers that are ready, sorted by exposed name."""
-        ready = {s.cfg.name for s in self._supervisors() if s.status == "ready"}
-        return self._catalog.allowed(self.tool_filter, ready)
+        return list(self._exposed.tools)
 
     def openai_tools(self) -> list[dict[str, Any]]:
-        """``exposed_tools()`` in the OpenAI ``tools`` format."""
-        return [tool.as_openai_tool() for tool in self.exposed_tools()]
+        """``exposed_tools()`` in the OpenAI ``tools`` format, as fresh copies the caller may change."""
+        return copy.deepcopy(list(self._exposed.openai_tools))
 
     def resolve(self, exposed_name: str) -> tuple[str, str] | None:
         """The ``(server, original tool name)`` behind an exposed name, allowed or not."""
@@ -167,9 +174,18 @@ class MCPPool(ContentAPI):
         ]
 
     def _rebuild_catalog(self) -> None:
-        catalog = Catalog.build({s.cfg.name: s.tools for s in self._supervisors()})
-        with self._lock:
-            self._catalog = catalog
+        """Rebuild the catalog and the exposed snapshot from the servers' current tools and statuses.
+
+        Rebuilds run one at a time and each reads the state after taking the lock, so the last one
+        published reflects the latest change.
+        """
+        with self._rebuild_lock:
+            servers = self._supervisors()
+            catalog = Catalog.build({s.cfg.name: s.tools for s in servers})
+            ready = {s.cfg.name for s in servers if s.status == "ready"}
+            exposed = ExposedSnapshot.of(catalog.allowed(self.tool_filter, ready))
+            with self._lock:
+                self._catalog, self._exposed = catalog, exposed
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -195,36 +211,28 @@ class MCPPool(ContentAPI):
         log = logger.bind(mcp_server=server, request_id=request_id)
         started = time.monotonic()
         try:
-            call = calls.call_tool(supervisor, tool, dict(arguments or {}), limit, request_id)
+            call = supervisor.call_tool(tool, dict(arguments or {}), limit, request_id)
             result = self._run(call, limit + BACKSTOP)
         except concurrent.futures.TimeoutError:
             error: MCPError = ToolTimeout(f"tool {tool!r} timed out after {limit:g}s", server=server, tool=tool)
-            calls.log_tool_call(log, server, tool, started, type(error).__name__, request_id)
+            log_tool_call(log, server, tool, started, type(error).__name__, request_id)
             raise error from None
         except MCPError as exc:
-            calls.log_tool_call(log, server, tool, started, type(exc).__name__, request_id)
+            log_tool_call(log, server, tool, started, type(exc).__name__, request_id)
             raise
         text = format_tool_result(result, self.settings.max_tool_result_size)
-        duration = calls.log_tool_call(log, server, tool, started, "error" if result.is_error else "ok", request_id)
+        duration = log_tool_call(log, server, tool, started, "error" if result.is_error else "ok", request_id)
         return ToolResult(text=text, is_error=bool(result.is_error), duration_ms=duration)
 
     # -- runtime management ----------------------------------------------------------------
 
-    def add_server(self, cfg: ServerConfig | Mapping[str, Any]) -> dict[str, Any]:
-        """Add and connect a server (a ServerConfig or a raw entry, validated without ${VAR}).
+    def add_server(self, cfg: ServerConfig) -> dict[str, Any]:
+        """Add and connect a server, already validated (whether it may be added is the caller's rule).
 
         Returns its state right away; use ``wait_ready(timeout, [name])`` to wait for it.
 
-        :raises MCPConfigError: invalid entry, or stdio while ``allow_runtime_stdio`` is off.
         :raises ServerExists:
         """
-        if not isinstance(cfg, ServerConfig):
-            cfg = parse_server_config(cfg, "<runtime>")
-        if cfg.transport == "stdio" and not self.settings.allow_runtime_stdio:
-            raise MCPConfigError(
-                "<runtime>: server.transport: stdio servers cannot be added at runtime "
-                "(set mcp.allow_runtime_stdio to allow it)"
-            )
         server = ServerSupervisor(cfg, self._rebuild_catalog)
         with self._lock:
             if cfg.name in self._configs:

@@ -5,25 +5,37 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Awaitable
 from collections.abc import Callable
 from typing import Any
 
 import anyio
+import httpx2
 from loguru import logger
 from mcp import Client
+from mcp import MCPError as SDKError
 from mcp.client.subscriptions import SubscriptionLost
 from mcp.client.subscriptions import ToolsListChanged
+from mcp_types import CONNECTION_CLOSED
+from mcp_types import REQUEST_TIMEOUT
 from mcp_types import Implementation
 from mcp_types import ToolListChangedNotification
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
 
-from .calls import describe_error
-from .calls import paginate
-from .calls import request
 from .config import ServerConfig
+from .describe import describe_error
+from .errors import MCPError
 from .errors import ServerUnavailable
+from .errors import ToolCallFailed
+from .errors import ToolNotFound
+from .errors import ToolTimeout
+from .transports import REQUEST_ID
 from .transports import open_transport
 
+MAX_PAGES = 100
+# Transport-level failures that mean the connection is gone, whatever the request was.
+_DEAD = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, httpx2.TransportError, OSError)
 BACKOFF_START = 0.5
 BACKOFF_MAX = 30.0
 STABLE_AFTER = 60.0  # a connection that lived this long resets the backoff
@@ -32,16 +44,18 @@ STABLE_AFTER = 60.0  # a connection that lived this long resets the backoff
 class ServerSupervisor:
     """Keeps one MCP server connected: the owner task enters *and* exits the SDK ``Client``.
 
-    Everything but ``snapshot()`` and ``attempted`` runs in the pool's loop thread. Other tasks
-    share ``client`` (the SDK multiplexes requests) behind ``semaphore`` (``max_concurrency``);
-    see ``app.mcp.calls``. Statuses: starting → ready; a failed attempt → failed; a lost
-    connection or restart() → restarting; stop() → stopped.
+    Everything but ``snapshot()``, ``status`` and ``attempted`` runs in the pool's loop thread.
+    Other tasks share ``client`` (the SDK multiplexes requests) through ``request()``, behind
+    ``semaphore`` (``max_concurrency``). Statuses: starting → ready; a failed attempt → failed;
+    a lost connection or restart() → restarting; stop() → stopped. ``on_change`` is called (in
+    the loop thread) after the tool list was listed again and when the server becomes ready or
+    stops being ready, so that the pool can rebuild what it exposes.
     """
 
-    def __init__(self, cfg: ServerConfig, on_tools_changed: Callable[[], None]) -> None:
+    def __init__(self, cfg: ServerConfig, on_change: Callable[[], None]) -> None:
         self.cfg = cfg
         self.log = logger.bind(mcp_server=cfg.name)
-        self.status = "starting" if cfg.enabled else "stopped"
+        self._status = "starting" if cfg.enabled else "stopped"
         self.last_error: str | None = None
         self.pid: int | None = None
         self.protocol_version: str | None = None
@@ -51,7 +65,7 @@ class ServerSupervisor:
         self.last_call_latency_ms: float | None = None
         self.client: Client | None = None
         self.attempted = threading.Event()  # set once the first attempt connected or failed
-        self._on_tools_changed = on_tools_changed
+        self._on_change = on_change
         self._wake = asyncio.Event()
         self._refresh_wanted = asyncio.Event()
         self._refresh_lock = asyncio.Lock()
@@ -61,6 +75,17 @@ class ServerSupervisor:
         self._failures = 0
         self._live = False  # True while the published client is believed to work
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def status(self) -> str:
+        """starting, ready, failed, restarting or stopped."""
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        was_ready, self._status = self._status == "ready", value
+        if was_ready != (value == "ready"):
+            self._on_change()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -250,13 +275,13 @@ class ServerSupervisor:
             if client.server_capabilities.tools is None:
                 tools: list[Any] = []
             else:
-                tools = await paginate(self, client.list_tools, "tools")
+                tools = await self.paginate(client.list_tools, "tools")
             self.tools = tuple(tools)
-        self._on_tools_changed()
+        self._on_change()
 
     async def refresh(self) -> None:
         """Re-list tools now (a caller's request: a dead connection raises ServerUnavailable)."""
-        await request(self, self._list_tools(self.connected()))
+        await self.request(self._list_tools(self.connected()))
 
     def connected(self) -> Client:
         """The live client, or ServerUnavailable."""
@@ -265,6 +290,85 @@ class ServerSupervisor:
             detail = f": {self.last_error}" if self.last_error else ""
             raise ServerUnavailable(f"MCP server {self.cfg.name!r} is {self.status}{detail}", server=self.cfg.name)
         return client
+
+    # -- requests on the live connection ----------------------------------------------------
+
+    async def request(self, call: Awaitable[Any], request_id: str | None = None) -> Any:
+        """Await one SDK request under ``semaphore``, with ``request_id`` sent as X-Request-ID.
+
+        A closed or broken connection marks the server dead and raises ServerUnavailable; an invalid
+        reply raises ToolCallFailed; other SDK errors pass through.
+        """
+        name = self.cfg.name
+        token = REQUEST_ID.set(request_id)
+        try:
+            async with self.semaphore:
+                return await call
+        except SDKError as exc:
+            if exc.code != CONNECTION_CLOSED:
+                raise
+            self.mark_dead("connection closed")
+            detail = f" ({self.last_error})" if self.last_error else ""
+            raise ServerUnavailable(f"MCP server {name!r} closed the connection{detail}", server=name) from exc
+        except ValidationError as exc:
+            raise ToolCallFailed(f"MCP server {name!r} sent an invalid reply", server=name) from exc
+        except _DEAD as exc:
+            self.mark_dead(describe_error(exc))
+            raise ServerUnavailable(f"MCP server {name!r} is unreachable: {describe_error(exc)}", server=name) from exc
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def call_tool(self, tool: str, arguments: dict[str, Any], timeout: float, request_id: str | None) -> Any:
+        """``tools/call`` on the ready server; returns the SDK ``CallToolResult``.
+
+        :raises ServerUnavailable, ToolNotFound, ToolTimeout, ToolCallFailed:
+        """
+        name = self.cfg.name
+        client = self.connected()
+        if tool not in {t.name for t in self.tools}:
+            await self.refresh()  # added since the last listing, and the change notice was missed
+            if tool not in {t.name for t in self.tools}:
+                raise ToolNotFound(f"MCP server {name!r} has no tool {tool!r}", server=name, tool=tool)
+        started = time.monotonic()
+        try:
+            return await self.request(client.call_tool(tool, arguments, read_timeout_seconds=timeout), request_id)
+        except SDKError as exc:
+            if exc.code == REQUEST_TIMEOUT:
+                raise ToolTimeout(f"tool {tool!r} timed out after {timeout:g}s", server=name, tool=tool) from exc
+            raise ToolCallFailed(f"tool {tool!r} failed: {exc.message} (code {exc.code})", server=name, tool=tool) from exc
+        except MCPError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. input-required rounds exhausted: still this call's failure
+            raise ToolCallFailed(f"tool {tool!r} failed: {describe_error(exc)}", server=name, tool=tool) from exc
+        finally:
+            self.last_call_latency_ms = round((time.monotonic() - started) * 1000, 1)
+
+    async def paginate(self, fetch: Callable[..., Awaitable[Any]], field: str) -> list[Any]:
+        """Every item of a ``*/list`` method, following ``nextCursor`` (at most 100 pages, loop-safe)."""
+        items: list[Any] = []
+        cursor: str | None = None
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = await fetch(cursor=cursor)
+            items.extend(getattr(page, field))
+            cursor = page.next_cursor
+            if not cursor:
+                return items
+            if cursor in seen:
+                self.log.warning("MCP server {} repeated a {} cursor; stopping", self.cfg.name, field)
+                return items
+            seen.add(cursor)
+        self.log.warning("MCP server {} sent over {} pages of {}; stopping", self.cfg.name, MAX_PAGES, field)
+        return items
+
+    async def list_all(self, capability: str, method: str, field: str) -> list[Any]:
+        """All items of ``client.<method>`` on the ready server, or [] if it lacks the capability."""
+        client = self.connected()
+        if getattr(client.server_capabilities, capability) is None:
+            return []
+        return await self.request(self.paginate(getattr(client, method), field))
+
+    # -- state -----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able view of the server's state; safe from any thread, no secrets."""

@@ -1,4 +1,4 @@
-"""Value types handed to callers: exposed tools (with their OpenAI form) and tool-call results."""
+"""Value types handed to callers: exposed tools (with their OpenAI form), the exposed snapshot, tool-call results."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from types import MappingProxyType
 from typing import Any
 
 from .naming import ToolFilter
@@ -39,6 +40,29 @@ class ExposedTool:
                 "parameters": copy.deepcopy(dict(self.input_schema)),
             },
         }
+
+
+@dataclass(frozen=True)
+class ExposedSnapshot:
+    """The tools offered to the model at one moment: swapped whole by the pool, never changed in place.
+
+    ``tools`` are sorted by exposed name; ``openai_tools[i]`` is ``tools[i].as_openai_tool()``,
+    built once and shared by every request, so callers must treat those dicts as read-only (put
+    them in a new list, never edit them); ``routes`` maps each exposed name to ``(server, tool)``.
+    """
+
+    tools: tuple[ExposedTool, ...] = ()
+    openai_tools: tuple[dict[str, Any], ...] = ()
+    routes: Mapping[str, tuple[str, str]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, tools: Sequence[ExposedTool]) -> ExposedSnapshot:
+        """The snapshot of these tools, with their OpenAI definitions built now."""
+        return cls(
+            tools=tuple(tools),
+            openai_tools=tuple(tool.as_openai_tool() for tool in tools),
+            routes=MappingProxyType({tool.exposed_name: (tool.server, tool.tool) for tool in tools}),
+        )
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
@@ -10,13 +12,19 @@ from ..errors import InvalidRequest
 
 
 def load_json(schema: Schema) -> dict:
-    """Parse the request body as a JSON object and validate it.
+    """Parse the current request's body as a JSON object and validate it (see `load_body`)."""
+    return load_body(schema, request.get_data())
+
+
+def load_body(schema: Schema, raw: bytes) -> dict:
+    """Parse a request body as a JSON object and validate it.
 
     :raises InvalidRequest: for a body that is not JSON, not an object, or breaks the schema.
     """
-    body = request.get_json(silent=True, force=True)
-    if body is None:
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     try:

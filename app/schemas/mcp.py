@@ -1,4 +1,4 @@
-"""Bodies of the MCP admin endpoints (a server entry to add is checked by app.mcp.config instead)."""
+"""Bodies of the MCP admin endpoints (a server entry to add is checked by app.settings.mcp instead)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class PromptRequest(Schema):
 
 
 class ServerEntry(Schema):
-    """`POST /v1/mcp/servers`: any JSON object here; app.mcp.config.parse_server_config checks it as the file's entries."""
+    """`POST /v1/mcp/servers`: any JSON object here; app.settings.mcp.parse_server_entry checks it as the file's entries."""
 
     class Meta:
         unknown = INCLUDE

@@ -1,4 +1,4 @@
-"""In-memory LRU response cache with a TTL, shared by the threads of one worker."""
+"""The answer cache: whole chat answers in an in-memory LRU store with a TTL, shared by one worker's threads."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 
-from .completion import new_completion_id
+from ..translate.reply import new_completion_id
 
 # Fields of the upstream body that do not change the answer.
 _NOT_IN_KEY = ("stream", "keep_alive")
@@ -21,7 +21,7 @@ def cache_key(upstream_body: dict, *variant: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class ResponseCache:
+class TTLCache:
     """Least-recently-used entries expire after `ttl` seconds; at most `max_entries` are kept."""
 
     def __init__(self, max_entries: int, ttl: float, clock=time.monotonic):
@@ -61,7 +61,7 @@ class AnswerCache:
     validation and translation on a hit; that alias is only stored after a validated, cached answer.
     """
 
-    def __init__(self, store: ResponseCache):
+    def __init__(self, store: TTLCache):
         self.store = store
 
     @staticmethod

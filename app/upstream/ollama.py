@@ -9,12 +9,10 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import APIError
-from ..errors import InvalidRequest
-from ..errors import NotFound
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import UpstreamUnavailable
+from ..errors import from_ollama
 
 _ERROR_TEXT_LIMIT = 1000
 
@@ -58,7 +56,7 @@ class OllamaClient:
             raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}") from None
         if response.status_code >= 400:
             try:
-                raise map_upstream_error(response.status_code, _error_text(response))
+                raise from_ollama(_error_text(response), response.status_code)
             finally:
                 response.close()
         return response
@@ -110,28 +108,3 @@ def _error_text(response: requests.Response) -> str:
     except ValueError:
         pass
     return (text.strip() or f"Ollama answered HTTP {response.status_code}")[:_ERROR_TEXT_LIMIT]
-
-
-def map_upstream_error(status: int, message: str) -> APIError:
-    """Translate an Ollama error status and message into the gateway's error (OpenAI statuses and types)."""
-    if status == 404:
-        if "not found" in message and "model" in message:
-            return NotFound(message, param="model", code="model_not_found")
-        return NotFound(message)
-    if status == 400:
-        code = "unsupported_capability" if "does not support" in message else None
-        return InvalidRequest(message, code=code)
-    if status == 500 and "must be of type" in message:
-        return InvalidRequest(message)
-    if status in (401, 403):
-        kind = "authentication_error" if status == 401 else "permission_error"
-        return APIError(message, status=status, type=kind, code="upstream_" + ("unauthorized" if status == 401 else "forbidden"))
-    if status == 429:
-        return APIError(message, status=429, type="rate_limit_error", code="upstream_rate_limited")
-    if status == 503:
-        return APIError(message, status=503, code="server_busy")
-    if status == 502:
-        return UpstreamError(message)
-    if 400 <= status < 500:
-        return InvalidRequest(message, status=status)
-    return APIError(message, status=500 if status == 500 else 502, code="upstream_error")

@@ -1,14 +1,20 @@
 """Benchmark: the gateway against a bare pass-through and the fixed-reply upstream itself, with wrk.
 
-    python tests/bench/run.py [--duration 10] [--rounds 3]
+    python tests/bench/run.py [--duration 10] [--rounds 3] [--no-mcp] [--root PATH]
 
 Needs Debian's `wrk` and `nginx-light`. Everything listens on 127.0.0.1 and stops at the end.
 Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target ratios.
+
+`gateway-mcp50` is the gateway with one stdio MCP server of 50 tools (tests/mcp/servers/fifty_tools.py of
+this tree), so every chat request is offered those tools; the upstream's fixed reply calls none, so its
+c1 p50 minus the plain gateway's is what offering them costs per request. `--root` runs the gateway
+targets from another checkout (e.g. a `git worktree` of an earlier commit), with this tree's bench files.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -29,6 +35,9 @@ from tests.gateway import clean_env  # noqa: E402
 from tests.gateway import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
+MCP_SERVER = HERE.parent / "mcp" / "servers" / "fifty_tools.py"
+MCP_TOOLS = 50
+AUTH = {"Authorization": "Bearer sk-bench"}
 
 
 def wrk(url: str, body: str, connections: int, duration: int) -> dict:
@@ -63,6 +72,28 @@ def wait_for(url: str, timeout: float = 20) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
+def wait_for_mcp(url: str, tools: int, timeout: float = 60) -> None:
+    """Poll the gateway's MCP server list until every server is ready and they offer ``tools`` tools in all."""
+    deadline = time.monotonic() + timeout
+    states: list = []
+    while time.monotonic() < deadline:
+        try:
+            states = requests.get(url + "/v1/mcp/servers", headers=AUTH, timeout=2).json()["servers"]
+        except (requests.RequestException, ValueError, KeyError):
+            states = []
+        if states and all(s["status"] == "ready" for s in states) and sum(s["tool_count"] for s in states) == tools:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the MCP servers of {url} did not get ready with {tools} tools: {states}")
+
+
+def mcp_config(path: Path) -> Path:
+    """A config file that runs the 50-tool test server over stdio (JSON is valid YAML)."""
+    server = {"name": "ws", "transport": "stdio", "command": sys.executable, "args": [str(MCP_SERVER)]}
+    path.write_text(json.dumps({"mcp": {"servers": [server]}}, indent=2) + "\n")
+    return path
+
+
 def children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(p) for p in path.read_text().split()] if path.exists() else []
@@ -78,27 +109,43 @@ def peak_rss_mb(pid: int) -> float:
 class Server:
     """A gunicorn process; `worker_rss()` is the peak RSS of its (first) worker."""
 
-    def __init__(self, command: list[str], env: dict, port: int, cwd: Path):
+    def __init__(self, command: list[str], env: dict, port: int, cwd: Path, ready: str = "/"):
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self.url + "/health/live" if cwd == ROOT else self.url + "/")
+        try:
+            wait_for(self.url + ready)
+        except BaseException:
+            self.stop()
+            raise
 
     def worker_rss(self) -> float:
         return max((peak_rss_mb(pid) for pid in children(self.process.pid)), default=0.0)
 
     def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
         self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
+    parser.add_argument("--no-mcp", dest="mcp", action="store_false", help="leave out the gateway-mcp50 target")
+    parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose gateway is measured (default: this one)")
     args = parser.parse_args()
+    root = args.root.resolve()
+    if not (root / "gunicorn.conf.py").is_file() or not (root / "wsgi.py").is_file():
+        raise SystemExit(f"{root} is not a gateway checkout (no gunicorn.conf.py and wsgi.py)")
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light)")
+    print(f"gateway from {root}", flush=True)
     workdir = Path(tempfile.mkdtemp(prefix="llamagate-bench-"))
     upstream, conf = start_upstream(workdir / "nginx")
     servers: dict[str, Server] = {}
@@ -109,11 +156,17 @@ def main() -> None:
                                      "-b", f"127.0.0.1:{port}", "baseline:app"],
                                     {**clean_env({}), "UPSTREAM": upstream}, port, HERE)
         gateway_settings = {"OLLAMA_HOST": upstream, "API_KEY": "sk-bench", "RATE_LIMIT_RPS": "1000000"}
-        for name, cache in (("gateway", "false"), ("gateway-cache-hit", "true")):
+        targets = [("gateway", "false", ""), ("gateway-cache-hit", "true", "")]
+        if args.mcp:
+            targets.append(("gateway-mcp50", "false", str(mcp_config(workdir / "mcp50.yaml"))))
+        for name, cache, config_file in targets:
             port = free_port()
             env = clean_env({**gateway_settings, "PORT": port, "CACHE_ENABLED": cache})
-            env["CONFIG_FILE"] = ""
-            servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, ROOT)
+            env["CONFIG_FILE"] = config_file
+            servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, root,
+                                   ready="/health/live")
+            if config_file:
+                wait_for_mcp(servers[name].url, MCP_TOOLS)
         # Rounds interleave the targets, so that a noisy moment on the machine hits all of them alike.
         for _ in range(args.rounds):
             for c in (1, 16):
@@ -141,6 +194,10 @@ def report(rows: dict, rss: dict) -> None:
         overhead = f"{row['p50_ms'] - direct_p50:.3f}" if c == 1 and name != "direct" else ""
         peak = f"{rss[name]:.1f}" if name in rss else ""
         print(f"{name:<20}{c:>4}{row['rps']:>10.0f}{row['p50_ms']:>9.3f}{row['p99_ms']:>9.3f}{overhead:>16}{peak:>13}")
+    if ("gateway-mcp50", 1) in rows:
+        plain, mcp = rows[("gateway", 1)]["p50_ms"], rows[("gateway-mcp50", 1)]["p50_ms"]
+        print(f"\n{MCP_TOOLS} MCP tools offered: c1 p50 {mcp:.3f} ms vs {plain:.3f} ms without, "
+              f"{(mcp - plain) * 1000:.0f} µs per request")
     ceiling_overhead = rows[("ceiling", 1)]["p50_ms"] - direct_p50
     gateway_overhead = rows[("gateway", 1)]["p50_ms"] - direct_p50
     checks = [

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+
+from tests.deploy import helpers
 
 from tests.deploy.helpers import Apache
 from tests.deploy.helpers import Nginx
@@ -19,6 +23,13 @@ def certificate(tmp_path_factory):
     if files is None:
         pytest.skip("neither the openssl CLI nor the cryptography package is available to make a certificate")
     return files
+
+
+@pytest.fixture()
+def client_from():
+    """Factory: `helpers.client_from(source_ip, **kwargs)`; every client it made is closed when the test ends."""
+    with contextlib.ExitStack() as clients:
+        yield lambda source_ip="127.0.0.1", **kwargs: clients.enter_context(helpers.client_from(source_ip, **kwargs))
 
 
 @pytest.fixture(scope="session")

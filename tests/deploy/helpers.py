@@ -154,8 +154,9 @@ class Apache:
         if check.returncode != 0:
             raise RuntimeError(f"apache config test failed:\n{check.stderr}\n{conf.read_text()}")
         self.warnings = check.stderr
-        self.process = subprocess.Popen([binary, "-DFOREGROUND", "-f", str(conf)], stdout=subprocess.DEVNULL,
-                                        stderr=open(self.directory / "stderr.log", "wb"))
+        with open(self.directory / "stderr.log", "wb") as stderr:  # the child keeps its own copy of the file
+            self.process = subprocess.Popen([binary, "-DFOREGROUND", "-f", str(conf)], stdout=subprocess.DEVNULL,
+                                            stderr=stderr)
         deadline = time.monotonic() + timeout
         ports = list(self.sites)
         while time.monotonic() < deadline:

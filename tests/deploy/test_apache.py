@@ -13,7 +13,6 @@ import pytest
 from openai import OpenAI
 
 from tests.deploy.helpers import chat_body
-from tests.deploy.helpers import client_from
 from tests.deploy.helpers import free_port
 from tests.deploy.helpers import streamed_text
 from tests.deploy.helpers import timed_events
@@ -49,7 +48,7 @@ def test_config_is_clean(apache):
     assert "AH0" not in apache.warnings, apache.warnings
 
 
-def test_a_completion_and_health_through_apache(apache):
+def test_a_completion_and_health_through_apache(apache, client_from):
     http = client_from("127.0.0.2")
     sdk = OpenAI(base_url=apache.urls["trusted"] + "/v1", api_key=KEY, http_client=http, max_retries=0)
     reply = sdk.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
@@ -59,7 +58,7 @@ def test_a_completion_and_health_through_apache(apache):
     assert http.get(apache.urls["trusted"] + "/server-status").status_code == 404  # only /v1 and /health go through
 
 
-def test_a_stream_arrives_incrementally_and_uncompressed(apache):
+def test_a_stream_arrives_incrementally_and_uncompressed(apache, client_from):
     http = client_from("127.0.0.3", headers={"Accept-Encoding": "gzip, deflate"})
     response, events = timed_events(http, apache.urls["trusted"] + "/v1/chat/completions",
                                     chat_body("[[slow 5 0.3]]", True), AUTH)
@@ -72,7 +71,7 @@ def test_a_stream_arrives_incrementally_and_uncompressed(apache):
     assert last - first > 1.0, f"events arrived together ({first:.2f}s .. {last:.2f}s): buffered"
 
 
-def test_auth_errors_pass_through(apache):
+def test_auth_errors_pass_through(apache, client_from):
     http = client_from("127.0.0.4")  # two requests: within this client's 2 per second
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         response = http.get(apache.urls["trusted"] + "/v1/models", headers=headers)
@@ -82,7 +81,7 @@ def test_auth_errors_pass_through(apache):
     assert keyed.status_code == 200
 
 
-def test_429_passes_through_and_counts_per_forwarded_client(apache):
+def test_429_passes_through_and_counts_per_forwarded_client(apache, client_from):
     flooder = client_from("127.0.0.5")
     statuses = [flooder.get(apache.urls["trusted"] + "/v1/models", headers=AUTH) for _ in range(6)]
     limited = [r for r in statuses if r.status_code == 429]
@@ -94,7 +93,7 @@ def test_429_passes_through_and_counts_per_forwarded_client(apache):
     assert client_from("127.0.0.6").get(apache.urls["trusted"] + "/v1/models", headers=AUTH).status_code == 200
 
 
-def test_trusted_proxy_the_gateway_sees_the_client_not_a_spoofed_header(apache, trusted):
+def test_trusted_proxy_the_gateway_sees_the_client_not_a_spoofed_header(apache, trusted, client_from):
     request_id = uuid.uuid4().hex
     http = client_from("127.0.0.7")
     response = http.get(apache.urls["trusted"] + "/v1/models",
@@ -103,7 +102,7 @@ def test_trusted_proxy_the_gateway_sees_the_client_not_a_spoofed_header(apache, 
     assert access_line(trusted, request_id)["ip"] == "127.0.0.7"
 
 
-def test_direct_clients_cannot_spoof_their_address(trusted):
+def test_direct_clients_cannot_spoof_their_address(trusted, client_from):
     request_id = uuid.uuid4().hex
     spoofed = {**AUTH, "X-Request-ID": request_id, "X-Forwarded-For": "203.0.113.7"}
     response = client_from("127.0.0.8").get(trusted.url + "/v1/models", headers=spoofed)
@@ -111,7 +110,7 @@ def test_direct_clients_cannot_spoof_their_address(trusted):
     assert access_line(trusted, request_id)["ip"] == "127.0.0.8"
 
 
-def test_untrusted_proxy_forwarded_headers_are_ignored(apache, untrusted):
+def test_untrusted_proxy_forwarded_headers_are_ignored(apache, untrusted, client_from):
     request_id = uuid.uuid4().hex
     first = client_from("127.0.0.9").get(apache.urls["untrusted"] + "/v1/models",
                                          headers={**AUTH, "X-Request-ID": request_id})
@@ -122,7 +121,7 @@ def test_untrusted_proxy_forwarded_headers_are_ignored(apache, untrusted):
     assert second.status_code == 429
 
 
-def test_apache_terminates_tls(start_apache, trusted, certificate):
+def test_apache_terminates_tls(start_apache, trusted, certificate, client_from):
     port = free_port()
     start_apache({port: trusted.url}, tls=certificate)
     http = client_from("127.0.0.11", verify=ssl.create_default_context(cafile=str(certificate[0])))

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.config import load_settings
-from app.schemas.settings import SettingsSchema
+from app.settings import load_settings
+from app.settings.mcp import load_mcp_section
+from app.settings.schema import SETTING_NAMES
 from tests.gateway import ROOT
 
 DEPLOY = ROOT / "deploy"
-SETTINGS = sorted(SettingsSchema().fields)
+SETTINGS = sorted(SETTING_NAMES)
 DEFAULT_SHUTDOWN = load_settings({"ENV_FILE": "", "CONFIG_FILE": ""})["SHUTDOWN_TIMEOUT"]
 
 
@@ -39,12 +40,10 @@ def assert_defaults(environ: dict) -> None:
 
 
 def test_the_commented_mcp_example_is_valid():
-    from app.mcp.config import load_mcp_settings
-
     text = (ROOT / "llamagate.example.yaml").read_text()
     block = [line[2:] for line in text[text.index("# mcp:"):].splitlines() if line.startswith("# ")]
     section = yaml.safe_load("\n".join(block))["mcp"]
-    settings = load_mcp_settings(section, {"SEARCH_TOKEN": "x"}, "llamagate.example.yaml")
+    settings = load_mcp_section(section, {"SEARCH_TOKEN": "x"}, "llamagate.example.yaml")
     assert [s.name for s in settings.servers] == ["time", "search"]
 
 
@@ -133,8 +132,27 @@ def test_windows_scripts():
     assert "AppDirectory" in install and "remove" in scripts["remove-service.cmd"].decode()
 
 
+API_PATHS = ["/v1/chat/completions", "/v1/models/hf.co/org/repo:q4", "/health", "/health/live"]
+OTHER_PATHS = ["/", "/admin", "/healthz", "/v1", "/v2/chat", "/static/x.js", "/api/chat"]
+
+
 def test_apache_and_nginx_send_only_the_api():
     apache = (DEPLOY / "apache" / "llamagate.conf").read_text()
     assert "flushpackets=on" in apache and "no-gzip" in apache and "ProxyTimeout" in apache
+    prefixes = re.findall(r'^\s*ProxyPass\s+"([^"]+)"', apache, re.M)
+    patterns = re.findall(r'^\s*ProxyPassMatch\s+"([^"]+)"', apache, re.M)
+    assert prefixes == ["/v1/"] and len(patterns) == 1
+
+    def apache_routes(path: str) -> bool:
+        return any(path.startswith(p) for p in prefixes) or any(re.search(p, path) for p in patterns)
+
     nginx = (DEPLOY / "nginx" / "llamagate.conf").read_text()
     assert "proxy_buffering off;" in nginx and "X-Forwarded-For $proxy_add_x_forwarded_for" in nginx
+    locations = re.findall(r"^\s*location\s+(.+?)\s*\{", nginx, re.M)
+    assert len(locations) == 1 and locations[0].startswith("~ "), locations
+    nginx_pattern = locations[0][2:]
+
+    for path in API_PATHS:
+        assert apache_routes(path) and re.search(nginx_pattern, path), path
+    for path in OTHER_PATHS:
+        assert not apache_routes(path) and not re.search(nginx_pattern, path), path

@@ -120,8 +120,7 @@ def test_a_stop_signal_drains_the_stream_then_stops_worker_resources(launcher, s
 def test_waitress_second_signal_stops_at_once(fake_ollama):
     gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, "SHUTDOWN_TIMEOUT": "30s"},
                       command=WAITRESS).start()
-    reader = threading.Thread(target=lambda: _swallow(lambda: timed_events(
-        httpx.Client(timeout=20), gateway.url + "/v1/chat/completions", chat_body("[[slow 40 0.25]]", True))))
+    reader = threading.Thread(target=_long_stream, args=(gateway,))
     reader.start()
     time.sleep(0.5)
     gateway.process.send_signal(signal.SIGTERM)
@@ -138,8 +137,7 @@ def test_gunicorn_ctrl_c_twice_stops_at_once(fake_ollama):
     gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, "SHUTDOWN_TIMEOUT": "30s"}).start()
     worker = gateway.wait_for_log(lambda e: e.get("message", "").startswith("Booting worker with pid"))
     worker_pid = int(worker["message"].rsplit(" ", 1)[1])
-    reader = threading.Thread(target=lambda: _swallow(lambda: timed_events(
-        httpx.Client(timeout=20), gateway.url + "/v1/chat/completions", chat_body("[[slow 40 0.25]]", True))))
+    reader = threading.Thread(target=_long_stream, args=(gateway,))
     reader.start()
     time.sleep(0.5)
     for _ in range(2):
@@ -152,9 +150,11 @@ def test_gunicorn_ctrl_c_twice_stops_at_once(fake_ollama):
     reader.join(20)
 
 
-def _swallow(call):
+def _long_stream(gateway: Gateway) -> None:
+    """A 10 s stream that the test cuts short by stopping the gateway."""
     try:
-        call()
+        with httpx.Client(timeout=20) as http:
+            timed_events(http, gateway.url + "/v1/chat/completions", chat_body("[[slow 40 0.25]]", True))
     except httpx.HTTPError:
         pass
 

@@ -7,7 +7,6 @@ import uuid
 import pytest
 
 from tests.deploy.helpers import chat_body
-from tests.deploy.helpers import client_from
 from tests.deploy.helpers import streamed_text
 from tests.deploy.helpers import timed_events
 
@@ -23,7 +22,7 @@ def test_config_is_clean(behind_nginx):
     assert behind_nginx[2].warnings == ""
 
 
-def test_completion_and_client_address_through_nginx(behind_nginx):
+def test_completion_and_client_address_through_nginx(behind_nginx, client_from):
     gateway, url, _ = behind_nginx
     request_id = uuid.uuid4().hex
     http = client_from("127.0.0.21")
@@ -36,7 +35,7 @@ def test_completion_and_client_address_through_nginx(behind_nginx):
     assert other.status_code in (403, 404) and "x-request-id" not in other.headers
 
 
-def test_a_stream_arrives_incrementally_and_uncompressed(behind_nginx):
+def test_a_stream_arrives_incrementally_and_uncompressed(behind_nginx, client_from):
     _, url, _ = behind_nginx
     http = client_from("127.0.0.22", headers={"Accept-Encoding": "gzip"})
     response, events = timed_events(http, url + "/v1/chat/completions", chat_body("[[slow 5 0.3]]", True))

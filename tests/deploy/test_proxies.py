@@ -6,11 +6,11 @@ import pytest
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import EnvironBuilder
 
-from app.config import ConfigError
-from app.config import load_settings
 from app.proxies import TrustedProxies
 from app.proxies import parse_trusted_proxies
 from app.proxies import wrap
+from app.settings import ConfigError
+from app.settings import load_settings
 
 
 def seen(app, peer: str, **headers) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 import subprocess
-import warnings
 
 import httpx
 import pytest
@@ -20,9 +19,7 @@ from tests.gateway import clean_env
 @pytest.fixture(scope="module")
 def tls_gateway(start_gateway, certificate):
     cert, key = certificate
-    with warnings.catch_warnings():  # the start-up probe does not verify
-        warnings.simplefilter("ignore")
-        return start_gateway(TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
+    return start_gateway(TLS_ENABLED="true", TLS_CERT_FILE=str(cert), TLS_KEY_FILE=str(key))
 
 
 @pytest.fixture()

@@ -19,7 +19,7 @@ import pytest
 from loguru import logger
 
 from app.mcp import MCPPool
-from app.mcp import load_mcp_settings
+from app.settings.mcp import load_mcp_section
 
 HERE = Path(__file__).parent
 SERVERS = HERE / "servers"
@@ -122,7 +122,7 @@ def _pools() -> Iterator[Callable[..., MCPPool]]:
     pools: list[MCPPool] = []
 
     def make(servers: list[dict[str, Any]], wait: float = 20.0, **settings: Any) -> MCPPool:
-        pool = MCPPool(load_mcp_settings({**settings, "servers": servers}, {}, "test"))
+        pool = MCPPool(load_mcp_section({**settings, "servers": servers}, {}, "test"))
         pools.append(pool)
         pool.start()
         assert pool.wait_ready(wait)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -12,7 +13,8 @@ from app.mcp import MCPPool
 from app.mcp import ServerExists
 from app.mcp import ServerNotFound
 from app.mcp import ServerUnavailable
-from app.mcp import load_mcp_settings
+from app.settings.mcp import load_mcp_section
+from app.settings.mcp import parse_server_entry
 from tests.mcp.conftest import pid_alive
 from tests.mcp.conftest import stdio_server
 from tests.mcp.conftest import wait_for
@@ -26,11 +28,13 @@ def test_crash_mid_call_restarts_the_server(make_pool):
         pool.call_tool("mis", "crash")
     assert time.monotonic() - started < 2
     # Until it is back, calls fail fast and its tools are not offered.
+    offered = pool.exposed_snapshot()
     state = pool.state("mis")
     if state["status"] != "ready":
         assert "exited (code 3)" in (state["last_error"] or "")
-        assert not pool.exposed_tools()
+        assert not offered.tools and not pool.exposed_tools()
     wait_for(lambda: pool.state("mis")["status"] == "ready", timeout=10)
+    wait_for(lambda: "mis__pid" in pool.exposed_snapshot().routes, timeout=2)
     state = pool.state("mis")
     assert state["restarts"] == 1 and state["pid"] != first_pid and state["last_error"] is None
     assert pool.call_tool("mis", "pid").text == str(state["pid"])
@@ -60,14 +64,14 @@ def test_tools_list_changed_refreshes_the_tool_list(make_pool, protocol):
 
 
 def test_runtime_add_and_remove(make_pool, http_servers):
-    pool = make_pool([], allow_runtime_stdio=True)
-    state = pool.add_server({"name": "rt", "url": http_servers["http"].url})
+    pool = make_pool([])
+    state = pool.add_server(parse_server_entry({"name": "rt", "url": http_servers["http"].url}))
     assert state["name"] == "rt" and state["status"] in ("starting", "ready")
     assert pool.wait_ready(10, ["rt"])
     assert pool.call_tool("rt", "echo", {"message": "hi"}).text == "hi"
     with pytest.raises(ServerExists):
-        pool.add_server({"name": "rt", "url": http_servers["sse"].url})
-    pool.add_server(load_mcp_settings({"servers": [stdio_server("local", "basic")]}, {}).servers[0])
+        pool.add_server(parse_server_entry({"name": "rt", "url": http_servers["sse"].url}))
+    pool.add_server(parse_server_entry(stdio_server("local", "basic")))
     assert pool.wait_ready(10, ["local"])
     child = pool.state("local")["pid"]
     assert {t.server for t in pool.exposed_tools()} == {"rt", "local"}
@@ -101,8 +105,25 @@ def test_close_leaves_no_processes_and_is_final(make_pool):
         pool.start()
 
 
+def test_exposed_snapshot_follows_the_ready_servers():
+    pool = MCPPool(load_mcp_section({"servers": [stdio_server("a", "basic"), stdio_server("b", "basic")]}))
+    a, b = pool._servers["a"], pool._servers["b"]  # driven by hand: no loop thread
+    tool = SimpleNamespace(name="t", description="A tool.", input_schema={"type": "object"})
+    a.tools = b.tools = (tool,)
+    a.status = "ready"
+    first = pool.exposed_snapshot()
+    assert [t.exposed_name for t in first.tools] == ["a__t"] and pool.resolve("b__t") == ("b", "t")
+    b.status = "ready"
+    assert list(pool.exposed_snapshot().routes) == ["a__t", "b__t"]
+    a.status = "restarting"
+    assert dict(pool.exposed_snapshot().routes) == {"b__t": ("b", "t")}
+    assert [t["function"]["name"] for t in pool.exposed_snapshot().openai_tools] == ["b__t"]
+    assert [t.exposed_name for t in first.tools] == ["a__t"]  # a snapshot already handed out stays as it was
+    pool.close()
+
+
 def test_not_started_pool():
-    pool = MCPPool(load_mcp_settings({"servers": [stdio_server("basic", "basic")]}, {}))
+    pool = MCPPool(load_mcp_section({"servers": [stdio_server("basic", "basic")]}))
     assert pool.states()[0]["status"] == "starting" and pool.exposed_tools() == []
     with pytest.raises(ServerUnavailable, match="not running"):
         pool.call_tool("basic", "echo", {"message": "x"})
@@ -121,7 +142,7 @@ def test_connect_timeout(make_pool):
 
 
 def test_close_while_connecting_is_prompt():
-    pool = MCPPool(load_mcp_settings({"servers": [{"name": "silent", **SILENT}]}, {}))
+    pool = MCPPool(load_mcp_section({"servers": [{"name": "silent", **SILENT}]}))
     pool.start()
     pid = wait_for(lambda: pool.state("silent")["pid"])
     assert not pool.wait_ready(0.3)

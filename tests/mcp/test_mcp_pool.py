@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from app.mcp import MCPConfigError
 from app.mcp import PromptError
 from app.mcp import ResourceError
+from app.mcp import ServerConfig
 from app.mcp import ServerNotFound
 from app.mcp import ServerUnavailable
 from app.mcp import ToolDenied
@@ -81,6 +81,20 @@ def test_exposed_tools_are_allowed_sorted_and_valid(pool):
     echo = next(t for t in openai if t["function"]["name"] == "basic__echo")
     assert echo["type"] == "function" and echo["function"]["description"] == "Return the message unchanged."
     assert echo["function"]["parameters"]["properties"]["message"]["type"] == "string"
+
+
+def test_exposed_snapshot_is_built_once_and_aligned(pool):
+    snapshot = pool.exposed_snapshot()
+    assert pool.exposed_snapshot() is snapshot  # not rebuilt per call
+    assert list(snapshot.tools) == pool.exposed_tools()
+    assert [t["function"]["name"] for t in snapshot.openai_tools] == [t.exposed_name for t in snapshot.tools]
+    assert snapshot.openai_tools == tuple(t.as_openai_tool() for t in snapshot.tools)
+    assert dict(snapshot.routes) == {t.exposed_name: (t.server, t.tool) for t in snapshot.tools}
+    with pytest.raises(TypeError):
+        snapshot.routes["x"] = ("a", "b")  # type: ignore[index]
+    # openai_tools() hands out copies: changing one leaves the shared definitions alone.
+    pool.openai_tools()[0]["function"]["parameters"]["properties"].clear()
+    assert snapshot.openai_tools[0] == snapshot.tools[0].as_openai_tool()
 
 
 def test_names_colliding_across_servers(pool):
@@ -196,6 +210,25 @@ def test_resources_and_prompts(pool):
     assert pool.list_resource_templates("basic") == []
 
 
-def test_runtime_stdio_is_refused_by_default(pool):
-    with pytest.raises(MCPConfigError, match="stdio servers cannot be added at runtime"):
-        pool.add_server({"name": "new", "command": "python3"})
+def test_add_server_takes_a_config_and_leaves_the_stdio_rule_to_the_caller(pool):
+    entry = stdio_server("late", "basic")
+    assert not pool.settings.allow_runtime_stdio
+    pool.add_server(ServerConfig(name="late", transport="stdio", command=entry["command"], args=tuple(entry["args"])))
+    try:
+        assert pool.wait_ready(20, ["late"]) and pool.state("late")["status"] == "ready"
+        assert "late__echo" in pool.exposed_snapshot().routes
+        assert pool.call_tool("late", "echo", {"message": "hi"}).text == "hi"
+    finally:
+        pool.remove_server("late")
+    assert "late__echo" not in pool.exposed_snapshot().routes
+
+
+def test_fifty_tool_server(make_pool):
+    pool = make_pool([stdio_server("ws", "fifty_tools")])
+    snapshot = pool.exposed_snapshot()
+    assert len(snapshot.tools) == 50 and all(EXPOSED_NAME_RE.match(t.exposed_name) for t in snapshot.tools)
+    for tool in snapshot.openai_tools:
+        parameters = tool["function"]["parameters"]
+        assert parameters["type"] == "object" and 2 <= len(parameters["properties"]) <= 4
+        assert set(parameters["required"]) <= set(parameters["properties"])
+    assert pool.call_tool("ws", "get_weather", {"city": "Oslo"}).text == 'get_weather {"city": "Oslo"}'

@@ -1,15 +1,19 @@
-"""The `mcp:` section: defaults, the Go original's format, validation messages, ${VAR}, env overrides."""
+"""The `mcp:` section and runtime server entries: the Go original's format, messages with key paths, ${VAR}, env overrides."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import yaml
+from loguru import logger
 
-from app.mcp import MCPConfigError
 from app.mcp import MCPSettings
 from app.mcp import ServerConfig
-from app.mcp import load_mcp_settings
-from app.mcp import parse_server_config
+from app.settings import ConfigError
+from app.settings import load_settings
+from app.settings.mcp import load_mcp_section
+from app.settings.mcp import parse_server_entry
 
 ORIGINAL_YAML = """
 mcp:
@@ -36,7 +40,23 @@ mcp:
 
 
 def load(section, environ=None):
-    return load_mcp_settings(section, environ or {}, "llamagate.yaml")
+    return load_mcp_section(section, environ or {}, "llamagate.yaml")
+
+
+def load_file(tmp_path, section: dict, environ: dict | None = None) -> dict:
+    """load_settings() with `section` as the `mcp:` of the config file (written as YAML)."""
+    path = tmp_path / "llamagate.yaml"
+    path.write_text(yaml.safe_dump({"mcp": section}))
+    return load_settings({"ENV_FILE": "", "CONFIG_FILE": str(path), **(environ or {})})
+
+
+@pytest.fixture()
+def log_records():
+    """Every loguru record emitted during the test."""
+    records: list[dict[str, Any]] = []
+    handler = logger.add(lambda message: records.append(message.record), level="DEBUG", format="{message}")
+    yield records
+    logger.remove(handler)
 
 
 def test_defaults_without_a_section():
@@ -95,8 +115,11 @@ BAD_SECTIONS = [
     ({"max_tool_result_size": "1MB"}, "mcp.max_tool_result_size: must be a whole number of at least 1; got '1MB'"),
     ({"default_tool_timeout": "10x"}, "mcp.default_tool_timeout: must be a positive duration"),
     ({"default_tool_timeout": 0}, "mcp.default_tool_timeout: must be a positive duration"),
-    ({"enabled": "maybe"}, "mcp.enabled: must be a boolean"),
+    ({"enabled": "maybe"}, "mcp.enabled: must be true or false (or yes/no, on/off, 1/0); got 'maybe'"),
     ({"allow_tools": [1, None]}, "mcp.allow_tools[1]: must be a string"),
+    ({"deny_tools": 5}, "mcp.deny_tools: must be a list of globs or one string of globs separated by commas or spaces; got 5"),
+    ({"allow_tools": {"fs": True}}, "mcp.allow_tools: must be a list of globs"),
+    ({"servers": [{"name": "a", "command": "x", "enabled": "perhaps"}]}, "mcp.servers[0].enabled: must be true or false"),
     ({"servers": "fs"}, "mcp.servers: must be a list of server entries or a mapping"),
     ({"servers": ["fs"]}, "mcp.servers[0]: must be a mapping; got 'fs'"),
     ({"servers": [{"command": "x"}]}, "mcp.servers[0].name: must be 1-64 characters"),
@@ -170,21 +193,55 @@ BAD_SECTIONS = [
 
 @pytest.mark.parametrize(("section", "message"), BAD_SECTIONS)
 def test_invalid_values_name_source_path_and_value(section, message):
-    with pytest.raises(MCPConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         load(section)
     assert message in str(info.value)
     assert str(info.value).startswith("llamagate.yaml: mcp")
+    assert str(info.value).startswith(f"llamagate.yaml: {info.value.param}: {info.value.problem}")
+    assert info.value.param.startswith("mcp") and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("section", "param", "problem"), [
+    ({"servers": [{"name": "a", "command": "x"}, {"name": "b", "command": "y", "commnd": "z"}]}, "mcp.servers[1].commnd",
+     "unknown key; allowed keys are args, command, cwd, enabled, env, headers, max_concurrency, name, protocol, timeout, "
+     "transport, type, url"),
+    ({"servers": {"docs": {"url": "http://h", "retries": 3}}}, "mcp.servers.docs.retries", "unknown key; allowed keys are"),
+    ({"enabled": "maybe"}, "mcp.enabled", "must be true or false (or yes/no, on/off, 1/0)"),
+    ({"allow_runtime_stdio": 2}, "mcp.allow_runtime_stdio", "must be true or false"),
+    ({"servers": [{"name": "a", "url": "http://h", "enabled": "sometimes"}]}, "mcp.servers[0].enabled", "must be true or false"),
+    ({"allow_tools": 5}, "mcp.allow_tools", "must be a list of globs or one string of globs separated by commas or spaces"),
+    ({"deny_tools": [["nested"]]}, "mcp.deny_tools[0]", "must be a string"),
+])
+def test_file_errors_name_the_key_path(tmp_path, section, param, problem):
+    with pytest.raises(ConfigError) as info:
+        load_file(tmp_path, section)
+    assert info.value.param == param and info.value.problem.startswith(problem)
+    assert str(info.value).startswith(f"{tmp_path / 'llamagate.yaml'}: {param}: {problem}")
+
+
+def test_globs_from_a_file_string_are_split_and_lists_are_kept(tmp_path):
+    mcp = load_file(tmp_path, {"allow_tools": "fs__*, web.*  git__status", "deny_tools": ["*delete*"]})["MCP"]
+    assert (mcp.allow_tools, mcp.deny_tools) == (("fs__*", "web.*", "git__status"), ("*delete*",))
 
 
 def test_section_must_be_a_mapping():
-    with pytest.raises(MCPConfigError, match=r"^llamagate.yaml: mcp: must be a mapping"):
+    with pytest.raises(ConfigError, match=r"^llamagate.yaml: mcp: must be a mapping"):
         load(["servers"])
 
 
-def test_header_values_are_not_echoed_in_errors():
-    with pytest.raises(MCPConfigError) as info:
-        load({"servers": [{"name": "a", "url": "http://h", "headers": {"Authorization": ["Bearer hunter2"]}}]})
-    assert "hunter2" not in str(info.value)
+@pytest.mark.parametrize("server", [
+    {"name": "a", "url": "http://h", "headers": {"Authorization": ["Bearer hunter2"]}},
+    {"name": "a", "url": "http://h", "headers": {"Authorization": "Bearer hunter2\nX-Evil: 1"}},
+    {"name": "a", "url": "http://h", "headers": ["Authorization: Bearer hunter2"]},
+    {"name": "a", "command": "x", "env": {"TOKEN": "hunter2\n"}},
+    {"name": "a", "command": "x", "env": {"TOKEN": True, "OTHER": "hunter2"}},
+    {"name": "a", "url": "ftp://user:hunter2@h/mcp"},
+    {"name": "a", "url": "https://h:99999/mcp?key=hunter2"},
+])
+def test_secret_values_are_not_echoed_in_errors(server):
+    with pytest.raises(ConfigError) as info:
+        load({"servers": [server]})
+    assert "hunter2" not in str(info.value) and "hunter2" not in info.value.problem
 
 
 def test_variable_expansion():
@@ -211,17 +268,18 @@ def test_variable_expansion():
 
 
 def test_unset_variable_is_an_error_naming_it_and_the_key():
-    with pytest.raises(MCPConfigError) as info:
+    with pytest.raises(ConfigError) as info:
         load({"servers": [{"name": "a", "url": "http://h", "headers": {"Authorization": "Bearer ${GITHUB_TOKEN}"}}]})
     assert str(info.value) == (
         "llamagate.yaml: mcp.servers[0].headers.Authorization: environment variable 'GITHUB_TOKEN' is not set "
         "(write ${GITHUB_TOKEN:-default} for a fallback)"
     )
+    assert info.value.param == "mcp.servers[0].headers.Authorization"
 
 
 def test_empty_variable_expands_to_empty_and_malformed_reference_fails():
     assert load({"servers": [{"name": "a", "command": "x", "args": ["${E}"]}]}, {"E": ""}).servers[0].args == ("",)
-    with pytest.raises(MCPConfigError, match=r"mcp.servers\[0\].args\[0\]: malformed"):
+    with pytest.raises(ConfigError, match=r"mcp.servers\[0\].args\[0\]: malformed"):
         load({"servers": [{"name": "a", "command": "x", "args": ["${bad-name}"]}]})
 
 
@@ -246,33 +304,65 @@ def test_environment_overrides_the_file(variable, value, field, expected):
 
 
 def test_invalid_environment_override_names_the_variable():
-    with pytest.raises(MCPConfigError, match=r"^environment: MCP_MAX_TOOL_ROUNDS: must be a whole number.*got 'ten'$"):
+    with pytest.raises(ConfigError, match=r"^environment: MCP_MAX_TOOL_ROUNDS: must be a whole number.*got 'ten'$") as info:
         load({}, {"MCP_MAX_TOOL_ROUNDS": "ten"})
+    assert info.value.param == "MCP_MAX_TOOL_ROUNDS"
+
+
+def test_environment_overrides_apply_through_load_settings_without_a_section(tmp_path):
+    mcp = load_settings({"ENV_FILE": "", "CONFIG_FILE": "", "MCP_DENY_TOOLS": "a__*,b__*", "MCP_ENABLED": "no"})["MCP"]
+    assert (mcp.deny_tools, mcp.enabled) == (("a__*", "b__*"), False)
+    with pytest.raises(ConfigError, match=r"^environment: MCP_ALLOW_RUNTIME_STDIO: must be true or false"):
+        load_file(tmp_path, {"allow_runtime_stdio": True}, {"MCP_ALLOW_RUNTIME_STDIO": "sure"})
 
 
 def test_ignored_keys_of_the_original_are_accepted_with_a_warning(log_records):
     settings = load({"cache_ttl": "5m", "health_check_interval": "60s"})
     assert settings == MCPSettings()
     warnings = [r["message"] for r in log_records if r["level"].name == "WARNING"]
-    assert any("mcp.cache_ttl is not used" in w for w in warnings)
+    assert any("llamagate.yaml: mcp.cache_ttl is not used" in w for w in warnings)
 
 
 def test_runtime_entries_do_not_expand_variables():
-    cfg = parse_server_config({"name": "rt", "url": "http://h/mcp?k=${SECRET}"}, "<runtime>")
+    cfg = parse_server_entry({"name": "rt", "url": "http://h/mcp?k=${SECRET}"})
     assert cfg.url == "http://h/mcp?k=${SECRET}"
-    with pytest.raises(MCPConfigError, match=r"^<runtime>: server.url: must be an http"):
-        parse_server_config({"name": "rt", "url": "file:///etc/passwd"})
-    expanded = parse_server_config({"name": "rt", "command": "${BIN}"}, "api", environ={"BIN": "/bin/x"})
-    assert expanded.command == "/bin/x"
+    assert parse_server_entry({"name": "rt", "command": "${BIN}"}).command == "${BIN}"
+
+
+@pytest.mark.parametrize(("entry", "param", "message"), [
+    ({}, "name", "name: must be 1-64 characters of letters, digits, '_' or '-'"),
+    ({"name": "has space", "url": "http://127.0.0.1:9/mcp"}, "name", "name: must be 1-64 characters"),
+    ({"name": "rt", "url": "file:///etc/passwd"}, "url", "url: must be an http:// or https:// URL"),
+    ({"name": "h", "transport": "http", "url": "http://127.0.0.1:9/mcp", "command": "x"}, "command",
+     "command: is not used with transport 'http'"),
+    ({"name": "h", "url": "http://127.0.0.1:9/mcp", "bogus": 1}, "bogus", "bogus: unknown key; allowed keys are"),
+    ({"name": "h", "transport": "carrier-pigeon"}, "transport", "transport: must be one of stdio, http, sse; got 'carrier-pigeon'"),
+    ({"name": "h", "url": "http://127.0.0.1:9/mcp", "timeout": "soon"}, "timeout", "timeout: must be a positive duration"),
+    ({"name": "h", "command": "x", "args": ["ok", {"no": 1}]}, "args[1]", "args[1]: must be a string"),
+    ({"name": "h", "url": "http://h", "headers": {"X-Key": "a\rb"}}, "headers.X-Key", "headers.X-Key: must not contain line breaks"),
+    ({"name": "h", "url": "http://h", "enabled": "maybe"}, "enabled", "enabled: must be true or false"),
+    ({"name": "h", "url": "http://h", "max_concurrency": "many"}, "max_concurrency", "max_concurrency: must be a whole number"),
+])
+def test_runtime_entry_errors_name_the_path_inside_the_entry(entry, param, message):
+    with pytest.raises(ConfigError) as info:
+        parse_server_entry(entry)
+    assert info.value.param == param and str(info.value).startswith(message)
+    assert not str(info.value).startswith("<runtime>") and str(info.value).startswith(f"{param}: {info.value.problem}")
+
+
+def test_runtime_entry_must_be_a_mapping():
+    with pytest.raises(ConfigError, match="must be a mapping") as info:
+        parse_server_entry(["name", "x"])  # type: ignore[arg-type]
+    assert info.value.param == ""
 
 
 def test_public_dict_and_repr_hide_secrets():
-    cfg = parse_server_config(
+    cfg = parse_server_entry(
         {"name": "w", "url": "https://user:pw@h:8443/mcp?token=t0k", "headers": {"Authorization": "Bearer b3arer"}}
     )
     public = cfg.public_dict()
     assert public["url"] == "https://h:8443/mcp?…" and public["header_names"] == ["Authorization"]
-    stdio = parse_server_config(
+    stdio = parse_server_entry(
         {"name": "s", "command": "srv", "args": ["--key", "argsecret"], "env": {"K": "envsecret"}}
     )
     text = repr(cfg) + repr(stdio) + repr(public) + repr(stdio.public_dict())
@@ -286,3 +376,16 @@ def test_empty_environment_override_counts_as_unset():
         load({"max_tool_rounds": 4, "enabled": True}, {"MCP_MAX_TOOL_ROUNDS": "", "MCP_ENABLED": " "}).max_tool_rounds
         == 4
     )
+
+
+def test_entries_are_frozen_and_read_only():
+    cfg = parse_server_entry({"name": "s", "command": "srv", "env": {"K": "v"}, "args": [1, 2.5]})
+    assert cfg.args == ("1", "2.5") and cfg.cwd is None
+    with pytest.raises(TypeError):
+        cfg.env["K"] = "changed"  # type: ignore[index]
+
+
+def test_null_values_in_the_file(tmp_path):
+    assert load_file(tmp_path, {"servers": None})["MCP"].servers == ()
+    with pytest.raises(ConfigError, match=r"mcp.servers\[0\].timeout: must have a value$"):
+        load_file(tmp_path, {"servers": [{"name": "a", "command": "x", "timeout": None}]})

@@ -6,6 +6,8 @@ import json
 import random
 import string
 
+from .usage import Usage
+
 FINGERPRINT = "fp_ollama"
 _ALPHANUMERIC = string.ascii_letters + string.digits
 
@@ -25,23 +27,6 @@ def finish_reason(done_reason: str | None, saw_tool_calls: bool) -> str:
     if done_reason in (None, "", "stop", "load", "unload"):
         return "tool_calls" if saw_tool_calls else "stop"
     return done_reason
-
-
-def usage(done: dict) -> dict:
-    prompt = int(done.get("prompt_eval_count") or 0)
-    completion = int(done.get("eval_count") or 0)
-    result = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-    if done.get("prompt_eval_cached_count"):
-        result["prompt_tokens_details"] = {"cached_tokens": int(done["prompt_eval_cached_count"])}
-    return result
-
-
-def add_usage(total: dict | None, more: dict) -> dict:
-    """Sum two usage objects (several upstream rounds make one answer)."""
-    if not total:
-        return dict(more)
-    summed = {key: total.get(key, 0) + more.get(key, 0) for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
-    return summed
 
 
 def openai_tool_calls(calls: list[dict] | None, *, first_index: int | None = None) -> list[dict]:
@@ -78,8 +63,9 @@ def openai_logprobs(entries: list[dict] | None) -> list[dict]:
     return result
 
 
-def to_chat_completion(data: dict, *, completion_id: str, created: int, reasoning_content: bool = False) -> dict:
-    """The OpenAI answer for one non-streamed Ollama reply."""
+def to_chat_completion(data: dict, *, completion_id: str, created: int, usage: Usage | None = None,
+                       reasoning_content: bool = False) -> dict:
+    """The OpenAI answer for one whole Ollama reply; `usage` (else the reply's own counts) may sum several rounds."""
     message = data.get("message") or {}
     calls = openai_tool_calls(message.get("tool_calls"))
     content = message.get("content") or ""
@@ -100,7 +86,7 @@ def to_chat_completion(data: dict, *, completion_id: str, created: int, reasonin
         "system_fingerprint": FINGERPRINT,
         "choices": [{"index": 0, "message": out_message, "logprobs": {"content": logprobs} if logprobs else None,
                      "finish_reason": finish_reason(data.get("done_reason"), bool(calls))}],
-        "usage": usage(data),
+        "usage": (usage or Usage.of(data)).openai(),
     }
 
 
@@ -153,12 +139,12 @@ class ChunkTranslator:
     def saw_tool_calls(self) -> bool:
         return self.next_tool_index > 0
 
-    def finish(self, done: dict) -> list[dict]:
-        """The finish chunk, then the usage chunk when the client asked for one."""
+    def finish(self, done: dict, usage: Usage | None = None) -> list[dict]:
+        """The finish chunk, then the usage chunk (`usage`, else the line's own counts) when the client asked for one."""
         chunks = []
         if not self.sent_first:
             chunks.append(self.chunk({"content": ""}))
         chunks.append(self.chunk({}, finish=finish_reason(done.get("done_reason"), self.saw_tool_calls)))
         if self.include_usage:
-            chunks.append({**self.base, "choices": [], "usage": usage(done)})
+            chunks.append({**self.base, "choices": [], "usage": (usage or Usage.of(done)).openai()})
         return chunks

@@ -6,17 +6,19 @@ import json
 from collections.abc import Iterator
 
 import requests
+from urllib3.exceptions import ReadTimeoutError
 
-from ..errors import APIError
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
+from ..errors import from_ollama
 
 
 class UpstreamLines:
     """Iterate the JSON objects of one streamed reply; the last one yielded is the `done` line.
 
-    Raises APIError for an in-band `{"error": ...}` line, a line that is not JSON, a stall longer than
-    the read timeout, and an end of body without a `done` line. Always `close()` it (or use `with`).
+    Raises APIError for an in-band `{"error": ...}` line (mapped like Ollama's HTTP errors), a line that is
+    not JSON, a stall longer than the read timeout, and an end of body without a `done` line. Always
+    `close()` it (or use `with`); closing more than once is harmless.
     """
 
     def __init__(self, response: requests.Response):
@@ -56,11 +58,10 @@ class UpstreamLines:
             raw = next(self._lines, None)
             while raw is not None and not raw.strip():
                 raw = next(self._lines, None)
-        except requests.exceptions.ConnectionError as err:
-            if "Read timed out" in str(err):
+        except requests.RequestException as err:
+            # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
+            if isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
                 raise UpstreamTimeout("Ollama stopped sending tokens for longer than TIMEOUT.") from None
-            raise UpstreamError("The connection to Ollama broke during the reply.") from None
-        except requests.RequestException:
             raise UpstreamError("The connection to Ollama broke during the reply.") from None
         if raw is None:
             raise UpstreamError("Ollama ended the reply before it was complete.")
@@ -71,31 +72,5 @@ class UpstreamLines:
         if not isinstance(line, dict):
             raise UpstreamError("upstream returned malformed stream data")
         if "error" in line:
-            raise APIError(str(line["error"]), code="upstream_error")
+            raise from_ollama(str(line["error"]))
         return line
-
-
-def merge_lines(lines: UpstreamLines) -> dict:
-    """Collect a whole reply from its lines, as Ollama's own non-streamed reply would be."""
-    content: list[str] = []
-    thinking: list[str] = []
-    calls: list[dict] = []
-    logprobs: list[dict] = []
-    done: dict = {}
-    for line in lines:
-        message = line.get("message") or {}
-        content.append(message.get("content") or "")
-        thinking.append(message.get("thinking") or "")
-        calls.extend(message.get("tool_calls") or [])
-        logprobs.extend(message.get("logprobs") or line.get("logprobs") or [])
-        done = line
-    merged = dict(done)
-    merged["message"] = {"role": "assistant", "content": "".join(content)}
-    if any(thinking):
-        merged["message"]["thinking"] = "".join(thinking)
-    if calls:
-        merged["message"]["tool_calls"] = calls
-    if logprobs:
-        merged["message"]["logprobs"] = logprobs
-    merged.pop("logprobs", None)
-    return merged

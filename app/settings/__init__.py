@@ -1,0 +1,97 @@
+"""Settings from defaults < YAML file < `.env` < environment < overrides, validated in one pass, loaded once per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import ValidationError
+
+from .errors import ConfigError
+from .errors import first_problem
+from .errors import mask
+from .mcp import prepare_section
+from .mcp import section_error
+from .schema import SECRET_SETTINGS
+from .schema import SETTING_NAMES
+from .schema import SettingsSchema
+from .sources import config_file_path
+from .sources import read_config_file
+from .sources import read_dotenv
+
+__all__ = ["ConfigError", "load_settings", "process_settings", "reload_process_settings"]
+
+_SCHEMA = SettingsSchema()
+_KNOWN = frozenset(SETTING_NAMES)
+_lock = threading.Lock()
+_process: dict | None = None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
+    """Merge every source and validate it; the `mcp:` section is under ``MCP`` (an MCPSettings).
+
+    ``environ`` defaults to ``os.environ``. It names the `.env` file (``ENV_FILE``, default
+    ``.env``) and the config file (``CONFIG_FILE``, also read from `.env`; default
+    ``llamagate.yaml`` when it exists). ``${VAR}`` in the file's `mcp:` strings and the ``MCP_*``
+    overrides are read from `.env` and ``environ``. ``overrides`` entries that are not settings are
+    added unvalidated. ``CONFIG_FILE`` in the result is the file read (or ``""``).
+
+    :raises ConfigError: naming the setting or key path, and what is allowed.
+    """
+    environ = os.environ if environ is None else environ
+    dotenv = read_dotenv(environ.get("ENV_FILE", ".env"))
+    config_file = config_file_path(environ.get("CONFIG_FILE") or dotenv.get("CONFIG_FILE") or "")
+    file_values, section = read_config_file(config_file, _KNOWN)
+    variables = {**dotenv, **environ}
+    source = config_file or "config"
+
+    raw: dict[str, Any] = dict(file_values)
+    for layer in (dotenv, environ, overrides or {}):
+        raw.update({name: value for name, value in layer.items() if name in _KNOWN})
+    raw["MCP"], origins = prepare_section(section, variables, source)
+    try:
+        settings = _SCHEMA.load(raw)
+    except ValidationError as err:
+        raise _error(err.messages, raw, source, origins) from None
+    settings["CONFIG_FILE"] = config_file
+    settings.update({key: value for key, value in (overrides or {}).items() if key not in _KNOWN})
+    return settings
+
+
+def process_settings() -> dict:
+    """This process's settings: loaded from the environment on the first call, the same dict afterwards.
+
+    Forked workers inherit the dict their master loaded.
+
+    :raises ConfigError: when the first load fails (the next call tries again).
+    """
+    with _lock:
+        if _process is None:
+            return _store(load_settings())
+        return _process
+
+
+def reload_process_settings() -> dict:
+    """Load the settings afresh and keep them as this process's (gunicorn's config file, run again on SIGHUP).
+
+    :raises ConfigError: the previous settings are kept.
+    """
+    with _lock:
+        return _store(load_settings())
+
+
+def _store(settings: dict) -> dict:
+    global _process
+    _process = settings
+    return settings
+
+
+def _error(messages: Any, raw: Mapping[str, Any], source: str, origins: Mapping[str, str]) -> ConfigError:
+    path, problem = first_problem(messages, sort=True)
+    name = str(path[0]) if path else ""
+    if name == "MCP":
+        return section_error(messages["MCP"], raw["MCP"], source, origins)
+    shown = "***" if name in SECRET_SETTINGS else repr(mask(raw.get(name, "")))
+    return ConfigError(f"invalid setting {name}={shown}: {problem}", param=name, problem=problem)

@@ -1,0 +1,85 @@
+"""The one marshmallow schema that validates every gateway setting, the `mcp:` section included."""
+
+from __future__ import annotations
+
+import os
+
+from marshmallow import Schema
+from marshmallow import ValidationError
+from marshmallow import validate
+from marshmallow import validates_schema
+from marshmallow.fields import Nested
+
+from ..mcp.config import MCPSettings
+from .fields import ByteSize
+from .fields import Duration
+from .fields import Flag
+from .fields import HttpUrl
+from .fields import Number
+from .fields import Text
+from .fields import TrustedProxies
+from .mcp import MCPSchema
+
+SECRET_SETTINGS = ("API_KEY", "ADMIN_API_KEY")
+
+
+def _storage_uri(value: str) -> None:
+    if "://" not in value:
+        raise ValidationError("must be a storage URI such as memory:// or redis://localhost:6379")
+
+
+def _positive(value: float) -> None:
+    if value <= 0:
+        raise ValidationError("must be greater than 0")
+
+
+class SettingsSchema(Schema):
+    """Every setting, its type, its default and what is allowed; ``MCP`` is the file's `mcp:` section."""
+
+    OLLAMA_HOST = HttpUrl(load_default="http://localhost:11434", example="http://localhost:11434")
+    API_KEY = Text(load_default="")
+    ADMIN_API_KEY = Text(load_default="")
+    RATE_LIMIT_RPS = Number(load_default=50.0, validate=validate.Range(min=0))
+    RATE_LIMIT_SCOPE = Text(load_default="ip", validate=validate.OneOf(["ip", "key", "global"]))
+    RATE_LIMIT_STORAGE_URI = Text(load_default="memory://", validate=_storage_uri)
+    RATE_LIMIT_FAIL_OPEN = Flag(load_default=True)
+    DEBUG = Flag(load_default=False)
+    HOST = Text(load_default="0.0.0.0", validate=validate.Length(min=1))
+    PORT = Number(integer=True, load_default=11435, validate=validate.Range(min=1, max=65535))
+    WORKERS = Number(integer=True, load_default=1, validate=validate.Range(min=1, max=64))
+    THREADS = Number(integer=True, load_default=16, validate=validate.Range(min=1, max=1024))
+    LOG_FILE = Text(load_default="")
+    TLS_ENABLED = Flag(load_default=False)
+    TLS_CERT_FILE = Text(load_default="")
+    TLS_KEY_FILE = Text(load_default="")
+    TIMEOUT = Duration(load_default=300.0,
+                       validate=validate.Range(min=0.001, max=1800, error="must be more than 0 and at most 30m"))
+    CONNECT_TIMEOUT = Duration(load_default=5.0, validate=_positive)
+    STREAM_KEEPALIVE = Duration(load_default=10.0, validate=validate.Range(min=0.1, max=300,
+                                                                          error="must be between 100ms and 5m"))
+    HEALTH_CHECK_TIMEOUT = Duration(load_default=5.0, validate=_positive)
+    SHUTDOWN_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0, max=3600))
+    CACHE_ENABLED = Flag(load_default=True)
+    CACHE_TTL = Duration(load_default=3600.0, validate=_positive)
+    CACHE_MAX_ENTRIES = Number(integer=True, load_default=1000, validate=validate.Range(min=1))
+    CACHE_DETERMINISTIC_ONLY = Flag(load_default=False)
+    MAX_REQUEST_BODY = ByteSize(load_default=20 * 1000**2, validate=validate.Range(min=1024, error="must be at least 1KB"))
+    KEEP_ALIVE = Text(load_default="")
+    REASONING_CONTENT = Flag(load_default=False)
+    TRUSTED_PROXIES = TrustedProxies(load_default=0)
+    MCP = Nested(MCPSchema, load_default=MCPSettings)
+
+    @validates_schema
+    def _tls_files(self, data, **kwargs):
+        if not data.get("TLS_ENABLED"):
+            return
+        for name in ("TLS_CERT_FILE", "TLS_KEY_FILE"):
+            path = data.get(name, "")
+            if not path:
+                raise ValidationError("is required when TLS_ENABLED=true", name)
+            if not os.access(path, os.R_OK) or not os.path.isfile(path):
+                raise ValidationError(f"{path!r} is not a readable file", name)
+
+
+# The settings read from the environment, `.env` and the file's top level, by name.
+SETTING_NAMES = tuple(name for name in SettingsSchema().fields if name != "MCP")

@@ -1,0 +1,84 @@
+"""Running one round of the model's calls to gateway tools: concurrently, capped, failures as text for the model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
+
+from ..mcp.errors import MCPError
+from ..translate.reply import new_call_id
+from .toolset import Toolset
+
+
+class ToolRunner:
+    """Runs tool calls on a thread pool of its own; one per app, shut down with the worker.
+
+    The pool has `max_workers` threads (made only as needed), enough for every request thread to run a
+    full round at once, so that one request's slow tools never queue another's.
+    """
+
+    def __init__(self, pool, settings, *, max_workers: int, tick: float):
+        self.pool = pool
+        self.settings = settings
+        self.tick = tick
+        self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-call")
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    def run_round(self, calls: list[dict], toolset: Toolset, request_id: str | None,
+                  calls_before: int) -> Generator[None, None, tuple[list[dict], list[dict], int]]:
+        """Run `calls`; yields None every `tick` seconds while they run; returns (calls with ids, tool messages, calls run).
+
+        At most `max_tool_calls_per_round` calls run, and no more than `max_total_tool_calls` in the whole
+        request; the others are answered with an error text. Closing the generator cancels calls not yet started.
+        """
+        calls = [{**call, "id": call.get("id") or new_call_id()} for call in calls]
+        per_round, total = self.settings.max_tool_calls_per_round, self.settings.max_total_tool_calls
+        budget = max(0, min(per_round, total - calls_before))
+        futures: list[Future | None] = [self.executor.submit(self._call_one, call, toolset, request_id)
+                                        if i < budget else None for i, call in enumerate(calls)]
+        try:
+            pending = {f for f in futures if f is not None}
+            while pending:
+                _, pending = wait(pending, timeout=self.tick)
+                if pending:
+                    yield None
+        finally:
+            for future in futures:
+                if future is not None:
+                    future.cancel()
+        messages = []
+        for i, (call, future) in enumerate(zip(calls, futures, strict=True)):
+            if future is not None:
+                text = future.result()
+            elif i >= per_round:
+                text = f"Error: not run: at most {per_round} tool calls per round"
+            else:
+                text = f"Error: not run: at most {total} tool calls per request"
+            messages.append({"role": "tool", "content": text, "tool_name": call["function"]["name"],
+                             "tool_call_id": call["id"]})
+        return calls, messages, min(budget, len(calls))
+
+    def _call_one(self, call: dict, toolset: Toolset, request_id: str | None) -> str:
+        function = call.get("function") or {}
+        name = function.get("name")
+        route = toolset.routes.get(name) or self.pool.resolve(name)
+        if route is None:
+            return f"Error: there is no tool named {name!r}"
+        server, tool = route
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except ValueError:
+                return "Error: the arguments were not valid JSON"
+        if not isinstance(arguments, dict):
+            return "Error: the arguments must be a JSON object"
+        try:
+            return self.pool.call_tool(server, tool, arguments, request_id=request_id).text
+        except MCPError as err:
+            return f"Error: {err}"

@@ -1,0 +1,1 @@
+"""OpenAI ⇄ Ollama translation: pure functions and small state machines, no I/O."""
