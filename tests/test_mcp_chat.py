@@ -61,7 +61,8 @@ def gateway_fake_tools(gateway) -> set[str]:
 
 @pytest.fixture()
 def sdk(mcp_gateway):
-    return openai.OpenAI(base_url=mcp_gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
+    with openai.OpenAI(base_url=mcp_gateway.url + "/v1", api_key="x", max_retries=0, timeout=30) as client:
+        yield client
 
 
 def ask(sdk, content, **kwargs):
@@ -128,8 +129,8 @@ def test_the_models_thinking_is_kept_in_the_next_round(sdk, fake_ollama, stream)
     assert assistant["thinking"] == "Let me think. Done." and assistant["content"] == "Thought"
 
 
-def test_tools_are_advertised_sorted_and_denied_ones_never(mcp_gateway, fake_ollama):
-    ask(openai.OpenAI(base_url=mcp_gateway.url + "/v1", api_key="x"), "list")
+def test_tools_are_advertised_sorted_and_denied_ones_never(sdk, fake_ollama):
+    ask(sdk, "list")
     names = [t["function"]["name"] for t in fake_ollama.last()["tools"]]
     assert names == sorted(names) and "tools__echo" in names and "tools__env_keys" not in names
     echo = next(t for t in fake_ollama.last()["tools"] if t["function"]["name"] == "tools__echo")
@@ -264,8 +265,8 @@ def test_sigterm_drains_a_tool_stream_then_closes_the_mcp_children(fake_ollama, 
     config.write_text(yaml.safe_dump({"mcp": {"servers": [stdio("tools", "basic"), stdio("bad", "misbehaving")]}}))
     gateway = Gateway({"OLLAMA_HOST": fake_ollama.url, "CONFIG_FILE": str(config), "RATE_LIMIT_RPS": "0",
                        "SHUTDOWN_TIMEOUT": "20s"}).start()
+    client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
     try:
-        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key="x", max_retries=0, timeout=30)
         deadline = time.monotonic() + 20
         pids = []
         while time.monotonic() < deadline and len(pids) < 2:
@@ -286,6 +287,7 @@ def test_sigterm_drains_a_tool_stream_then_closes_the_mcp_children(fake_ollama, 
         reader.join(20)
         assert gateway.process.wait(20) == 0
     finally:
+        client.close()
         gateway.stop()
     text = "".join(c.choices[0].delta.content or "" for c in received if c.choices)
     assert text == "Tool said: slept 1.5", "the MCP server must outlive the in-flight request"

@@ -7,7 +7,6 @@ import contextlib
 import pytest
 
 from tests.deploy import helpers
-
 from tests.deploy.helpers import Apache
 from tests.deploy.helpers import Nginx
 from tests.deploy.helpers import apache_binary
