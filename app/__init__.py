@@ -17,6 +17,8 @@ class Components:
     ollama: Any
     chat: Any
     mcp: Any
+    plugins: Any
+    tools: Any
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None = None) -> Flask:
@@ -26,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     """
     from . import access_log
     from . import auth
+    from . import lifecycle
     from . import proxies
     from . import ratelimit
     from . import request_id
@@ -34,11 +37,15 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .extensions import COMPONENTS_KEY
     from .extensions import limiter
     from .pipeline import ChatPipeline
+    from .plugins.registry import PluginRegistry
+    from .plugins.spec import PluginsSettings
     from .services.cache import AnswerCache
     from .services.cache import TTLCache
     from .services.mcp_runtime import MCPRuntime
     from .settings import load_settings
     from .settings import process_settings
+    from .tools.catalog import GatewayTools
+    from .tools.runner import ToolRunner
     from .upstream.ollama import OllamaClient
 
     if config:
@@ -57,12 +64,21 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     cache = None
     if settings["CACHE_ENABLED"]:
         cache = AnswerCache(TTLCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]))
-    mcp = MCPRuntime(app, settings["MCP"], request_threads=settings["THREADS"],
-                     keep_alive_interval=settings["STREAM_KEEPALIVE"])
-    chat = ChatPipeline(ollama, cache, mcp, keep_alive=settings["KEEP_ALIVE"],
+    plugins = PluginRegistry(settings.get("PLUGINS") or PluginsSettings())
+    lifecycle.register(app, "plugins", stop=plugins.close)
+    mcp_settings = settings["MCP"]
+    mcp = MCPRuntime(app, mcp_settings, reserved_names=frozenset(plugins.plugins))
+    # Enough threads for every request thread to run a full round of tool calls at once (made only as needed).
+    runner = ToolRunner(mcp, plugins, mcp_settings, tick=settings["STREAM_KEEPALIVE"],
+                        max_workers=settings["THREADS"] * mcp_settings.max_tool_calls_per_round)
+    lifecycle.register(app, "tool-runner", stop=runner.shutdown)
+    tools = GatewayTools(mcp, plugins, mcp_settings, runner)
+    chat = ChatPipeline(ollama, cache, mcp, tools, plugins, keep_alive=settings["KEEP_ALIVE"],
                         reasoning_content=settings["REASONING_CONTENT"],
-                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"])
-    app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp)
+                        cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"],
+                        max_tool_rounds=mcp_settings.max_tool_rounds)
+    app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp,
+                                                plugins=plugins, tools=tools)
 
     request_id.init_app(app)
     access_log.init_app(app)

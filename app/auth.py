@@ -5,8 +5,11 @@ The admin key (ADMIN_API_KEY) also passes the general check; `require_admin()` g
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
 from flask import current_app
@@ -14,6 +17,7 @@ from flask import request
 from loguru import logger
 
 from .errors import AuthenticationFailed
+from .errors import Conflict
 from .errors import PermissionDenied
 
 PUBLIC_PATHS = frozenset({"/health", "/health/", "/health/live"})  # no key, no rate limit
@@ -94,3 +98,21 @@ def _is_loopback(address: str | None) -> bool:
         return False
     mapped = getattr(ip, "ipv4_mapped", None)
     return (mapped or ip).is_loopback
+
+
+def admin_change(*, single_worker: bool, what: str, instead: str) -> Callable:
+    """Guard a view that changes the gateway at runtime: `require_admin()`, and with ``single_worker`` a refusal
+    (409) while WORKERS > 1, since such a change would apply to one worker process only."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            require_admin()
+            if single_worker and current_app.config["WORKERS"] > 1:
+                raise Conflict(f"Runtime {what} apply to one worker process only, so they are refused with "
+                               f"WORKERS > 1: run with WORKERS=1, or {instead}.", code="multi_worker_runtime_change")
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return wrap

@@ -144,6 +144,30 @@ def _status_of_stream_error(message: str) -> int:
     return 500
 
 
+def type_for_status(status: int) -> str:
+    """OpenAI's error type for a status the gateway chose (or a plugin asked for)."""
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "invalid_request_error" if status < 500 else "api_error"
+
+
+def plugin_error(plugin: str, hook: str, problem: str) -> APIError:
+    """A plugin's hook failed (raised, returned the wrong type, or broke the request): a 500 naming both."""
+    return APIError(f"plugin {plugin!r} failed in {hook}: {problem}", code="plugin_error")
+
+
+def plugin_timeout(plugin: str, hook: str, seconds: float) -> APIError:
+    return APIError(f"plugin {plugin!r} did not finish {hook} within {seconds:g}s", status=504, code="plugin_timeout")
+
+
+def plugin_unavailable(plugin: str, reason: str) -> APIError:
+    return APIError(f"plugin {plugin!r} is {reason}", status=503, code="plugin_unavailable")
+
+
 def from_mcp(err: mcp.MCPError) -> APIError:
     """The API error for a failure of the MCP layer, by its class."""
     status, code = next((v for kind, v in _MCP_ERRORS.items() if isinstance(err, kind)), (500, "mcp_error"))
@@ -187,18 +211,20 @@ def error_response(err: APIError):
     return jsonify(err.body()), err.status, err.headers
 
 
+def http_error_response(err: HTTPException):
+    """The envelope for a werkzeug HTTP error (unknown URL, wrong method, body too large...), its headers kept."""
+    status = err.code or 500
+    kind, code = _HTTP_ERRORS.get(status, ("invalid_request_error" if status < 500 else "api_error", None))
+    kept = err.get_response().headers.items()  # e.g. Allow on a 405
+    headers: dict[str, Any] = {k: v for k, v in kept if k.lower() not in ("content-type", "content-length")}
+    return jsonify(error_body(_http_message(err), kind, None, code)), status, headers
+
+
 def register_error_handlers(app: Flask) -> None:
     """Route API errors, MCP errors, HTTP errors and crashes through the one envelope."""
     app.register_error_handler(APIError, error_response)
     app.register_error_handler(mcp.MCPError, lambda err: error_response(from_mcp(err)))
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        status = err.code or 500
-        kind, code = _HTTP_ERRORS.get(status, ("invalid_request_error" if status < 500 else "api_error", None))
-        kept = err.get_response().headers.items()  # e.g. Allow on a 405
-        headers: dict[str, Any] = {k: v for k, v in kept if k.lower() not in ("content-type", "content-length")}
-        return jsonify(error_body(_http_message(err), kind, None, code)), status, headers
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(Exception)
     def _crash(err: Exception):

@@ -66,6 +66,12 @@ def _json_line(record, redact: Redactor) -> str:
     return _ENCODER.encode(entry)
 
 
+def _line_format(record) -> str:
+    """A callable format: loguru appends a plain-text traceback after string formats, never after these (the
+    traceback is inside the JSON line already)."""
+    return "{extra[_json]}\n"
+
+
 def configure_logging(settings: dict) -> None:
     """Replace every loguru sink with JSON sinks (stdout and LOG_FILE); idempotent."""
     redact = Redactor([settings.get("API_KEY", ""), settings.get("ADMIN_API_KEY", "")])
@@ -76,9 +82,9 @@ def configure_logging(settings: dict) -> None:
 
     logger.remove()
     logger.configure(patcher=patch)
-    logger.add(sys.stdout, format="{extra[_json]}", level=level, backtrace=False, diagnose=False, colorize=False)
+    logger.add(sys.stdout, format=_line_format, level=level, backtrace=False, diagnose=False, colorize=False)
     if settings.get("LOG_FILE"):
-        logger.add(settings["LOG_FILE"], format="{extra[_json]}", level=level, backtrace=False, diagnose=False,
+        logger.add(settings["LOG_FILE"], format=_line_format, level=level, backtrace=False, diagnose=False,
                    colorize=False, mode="a", buffering=1, encoding="utf-8")
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level), force=True)
     for noisy in ("urllib3", "werkzeug", "httpx", "httpcore", "mcp"):

@@ -32,6 +32,7 @@ def test_defaults():
     assert (s["CACHE_ENABLED"], s["CACHE_TTL"], s["CACHE_MAX_ENTRIES"], s["API_KEY"], s["DEBUG"]) == (
         True, 3600.0, 1000, "", False)
     assert s["MAX_REQUEST_BODY"] == 20_000_000 and s["WORKERS"] == 1
+    assert s["PLUGINS_ENABLED"] is True and s["PLUGINS"].items == ()
 
 
 def test_precedence_defaults_yaml_dotenv_environment(tmp_path):
@@ -65,6 +66,7 @@ def test_bad_mcp_section_is_a_config_error_naming_file_and_key(tmp_path):
     ({"RATE_LIMIT_SCOPE": "user"}, "RATE_LIMIT_SCOPE='user'"),
     ({"RATE_LIMIT_STORAGE_URI": "redis"}, "must be a storage URI"),
     ({"DEBUG": "maybe"}, "DEBUG='maybe': must be true or false"),
+    ({"PLUGINS_ENABLED": "maybe"}, "PLUGINS_ENABLED='maybe': must be true or false"),
     ({"TIMEOUT": "45m"}, "TIMEOUT='45m': must be more than 0 and at most 30m"),
     ({"TIMEOUT": "0s"}, "TIMEOUT='0s'"),
     ({"TIMEOUT": "5 minutes"}, "TIMEOUT='5 minutes': must be a duration"),
@@ -97,6 +99,7 @@ def test_secret_values_are_not_echoed(tmp_path):
     ("- a\n- b\n", "top level must be a mapping"),
     ("prot: 1\n", "unknown setting 'prot'"),
     ("mcp: 3\n", "'mcp' must be a mapping"),
+    ("plugins: [shout]\n", "'plugins' must be a mapping"),
 ])
 def test_bad_config_files(tmp_path, text, message):
     (tmp_path / "llamagate.yaml").write_text(text)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask
 
+from ..extensions import COMPONENTS_KEY
+
 
 def register_blueprints(app: Flask) -> None:
     from . import chat
@@ -11,6 +13,8 @@ def register_blueprints(app: Flask) -> None:
     from . import health
     from . import mcp_admin
     from . import models
+    from . import plugins
 
-    for module in (chat, embeddings, health, mcp_admin, models):
+    for module in (chat, embeddings, health, mcp_admin, models, plugins):
         app.register_blueprint(module.bp)
+    plugins.mount_plugin_routes(app, app.extensions[COMPONENTS_KEY].plugins)

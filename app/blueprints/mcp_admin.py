@@ -7,21 +7,18 @@ that made it, so with WORKERS > 1 such changes are refused: configure the server
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint
-from flask import current_app
 from flask import g
 from flask import jsonify
 from flask import request
 from loguru import logger
 
 from .. import auth
-from ..errors import Conflict
 from ..errors import InvalidRequest
 from ..extensions import components
 from ..mcp.errors import MCPError
@@ -41,20 +38,8 @@ READY_WAIT_EXTRA = 2.0  # seconds beyond a new server's own connect timeout
 
 def changing(*, servers: bool = True) -> Callable:
     """Guard a changing view: admin authorization and, for changes to the servers (``servers``), a single worker."""
-
-    def wrap(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            auth.require_admin()
-            if servers and current_app.config["WORKERS"] > 1:
-                raise Conflict("Runtime MCP server changes apply to one worker process only, so they are refused with "
-                               "WORKERS > 1: run with WORKERS=1, or configure the servers in the YAML file.",
-                               code="multi_worker_runtime_change")
-            return view(*args, **kwargs)
-
-        return guarded
-
-    return wrap
+    return auth.admin_change(single_worker=servers, what="MCP server changes",
+                             instead="configure the servers in the YAML file")
 
 
 # -- reading ---------------------------------------------------------------------------------

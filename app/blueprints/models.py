@@ -6,6 +6,7 @@ from flask import Blueprint
 from flask import g
 from flask import jsonify
 
+from ..errors import NotFound
 from ..extensions import components
 from ..services import models as catalog
 
@@ -14,9 +15,15 @@ bp = Blueprint("models", __name__, url_prefix="/v1")
 
 @bp.get("/models")
 def list_models():
-    return jsonify(catalog.list_models(components().ollama, g.request_id))
+    parts = components()
+    return jsonify(catalog.list_models(parts.ollama, g.request_id, extra=parts.plugins.model_names()))
 
 
 @bp.get("/models/<path:model_id>")
 def get_model(model_id: str):
-    return jsonify(catalog.get_model(components().ollama, model_id, g.request_id))
+    parts = components()
+    if model_id.startswith("plugin:"):
+        if model_id not in parts.plugins.model_names():
+            raise NotFound(f"The model {model_id!r} does not exist.", param="model", code="model_not_found")
+        return jsonify(catalog.model_object(model_id, None))
+    return jsonify(catalog.get_model(parts.ollama, model_id, g.request_id))

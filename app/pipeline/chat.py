@@ -1,9 +1,9 @@
 """ChatPipeline: a chat completion request through its named stages to a whole answer or a stream of chunks.
 
-    cached by bytes → validate → prepare (resources, tools, Ollama body) → cached by key
-    → upstream rounds (app.pipeline.rounds) → translate → respond
+    cached by bytes → validate (+ on_request) → prepare (plugin model, resources, tools, Ollama body)
+    → cached by key → upstream rounds (app.pipeline.rounds) → translate → respond (+ on_response / on_chunk)
 
-Each stage is one method, so that a hook on a stage is one line in one place.
+Each stage is one method, and each plugin hook is called from one of them.
 """
 
 from __future__ import annotations
@@ -16,14 +16,24 @@ from dataclasses import field
 
 from loguru import logger
 
+from ..errors import NotFound
+from ..errors import plugin_error
+from ..errors import plugin_unavailable
+from ..plugins.api import Reject
+from ..plugins.api import Reply
+from ..plugins.isolation import rejection
+from ..plugins.registry import PluginRegistry
 from ..schemas import load_body
+from ..schemas import validate_body
 from ..schemas.chat import ChatCompletionRequest
 from ..services.cache import AnswerCache
 from ..services.cache import cache_key
 from ..services.mcp_runtime import MCPRuntime
 from ..streaming import KEEP_ALIVE
+from ..tools.catalog import GatewayTools
 from ..tools.toolset import NO_TOOLS
 from ..tools.toolset import Toolset
+from ..translate.merge import ReplyMerger
 from ..translate.reply import ChunkTranslator
 from ..translate.reply import new_completion_id
 from ..translate.reply import to_chat_completion
@@ -31,8 +41,10 @@ from ..translate.request import to_ollama_chat
 from ..upstream.lines import UpstreamLines
 from ..upstream.ollama import OllamaClient
 from .rounds import Rounds
+from .synthetic import lines_of
 
 _SCHEMA = ChatCompletionRequest()
+PLUGIN_MODEL_PREFIX = "plugin:"
 
 
 @dataclass
@@ -46,10 +58,16 @@ class ChatCall:
     body: dict = field(default_factory=dict)  # the Ollama body
     toolset: Toolset = NO_TOOLS
     cache_key: str | None = None
+    reply: Reply | None = None  # a plugin answered instead of the model
+    states: dict = field(default_factory=dict)  # each plugin's HookContext for this request
 
     @property
     def stream(self) -> bool:
         return bool(self.req.get("stream"))
+
+    @property
+    def model(self) -> str:
+        return str(self.req.get("model", ""))
 
 
 @dataclass(frozen=True)
@@ -70,45 +88,61 @@ class Stream:
 class ChatPipeline:
     """Runs chat completions; one per app, shared by its request threads."""
 
-    def __init__(self, client: OllamaClient, cache: AnswerCache | None, mcp: MCPRuntime, *, keep_alive: str = "",
-                 reasoning_content: bool = False, cache_deterministic_only: bool = False):
+    def __init__(self, client: OllamaClient, cache: AnswerCache | None, mcp: MCPRuntime, tools: GatewayTools,
+                 plugins: PluginRegistry, *, keep_alive: str = "", reasoning_content: bool = False,
+                 cache_deterministic_only: bool = False, max_tool_rounds: int = 10):
         self.client = client
         self.cache = cache
         self.mcp = mcp
+        self.tools = tools
+        self.plugins = plugins
         self.keep_alive = keep_alive
         self.reasoning_content = reasoning_content
         self.cache_deterministic_only = cache_deterministic_only
+        self.max_tool_rounds = max_tool_rounds
 
     def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True) -> Whole | Stream:
         call = ChatCall(raw, request_id, cache_allowed and self.cache is not None)
         hit = self.cached_by_bytes(call)
         if hit is not None:
-            return hit
+            return self.respond_whole(call, hit)
         self.validate(call)
+        if call.reply is not None or call.model.startswith(PLUGIN_MODEL_PREFIX):
+            return self.plugin_answer(call)
         self.prepare(call)
         hit = self.cached_by_key(call)
         if hit is not None:
-            return hit
+            return self.respond_whole(call, hit)
         rounds = self.open_rounds(call)
         if call.stream:
-            return Stream(self.stream_chunks(call, rounds))
-        return self.whole_answer(call, rounds)
+            return self.respond_stream(call, self.stream_chunks(call, rounds))
+        return self.respond_whole(call, self.whole_answer(call, rounds))
 
     # -- stages, in order ------------------------------------------------------------------------
 
     def cached_by_bytes(self, call: ChatCall) -> Whole | None:
         """Request bytes seen before find their answer without parsing. With MCP the same bytes can mean other
-        tools or resources over time, so only chats without an MCP pool take this shortcut."""
-        if not call.cache_allowed or self.mcp.pool is not None:
+        tools or resources over time, and request hooks may change the request, so then there is no shortcut."""
+        if not call.cache_allowed or self.mcp.pool is not None or self.plugins.table.request:
             return None
         return _hit(self.cache.get_by_body(call.raw))  # type: ignore[union-attr]
 
     def validate(self, call: ChatCall) -> None:
+        """The body through the schema, then the plugins' `on_request` (a replacement is validated again)."""
         call.req = load_body(_SCHEMA, call.raw)
+        chain = self.plugins.table.request
+        if chain:
+            result = self.plugins.run_request(chain, call.req, lambda body: validate_body(_SCHEMA, body),
+                                              call.request_id, call.states)
+            if isinstance(result, Reply):
+                call.reply = result
+            else:
+                call.req = result
 
     def prepare(self, call: ChatCall) -> None:
         """Attach mcp:// resources, choose the gateway's tools, translate to Ollama's body."""
-        call.req, call.toolset = self.mcp.prepare(call.req)
+        call.req = self.mcp.with_resources(call.req)
+        call.toolset = self.tools.offer(call.req)
         call.body = to_ollama_chat(call.req, stream=call.stream, keep_alive=self.keep_alive)
 
     def cached_by_key(self, call: ChatCall) -> Whole | None:
@@ -123,7 +157,7 @@ class ChatPipeline:
 
     def open_rounds(self, call: ChatCall) -> Rounds:
         return Rounds(lambda body: self._open_lines(body, call.request_id), call.body, call.toolset,
-                      self.mcp.runner, self.mcp.settings.max_tool_rounds, call.request_id)
+                      self.tools.runner, self.max_tool_rounds, call.request_id, model=call.model, states=call.states)
 
     def whole_answer(self, call: ChatCall, rounds: Rounds) -> Whole:
         try:
@@ -135,18 +169,13 @@ class ChatPipeline:
         answer = to_chat_completion(rounds.last.merged.reply(), completion_id=new_completion_id(),  # type: ignore[union-attr]
                                     created=int(time.time()), usage=rounds.usage,
                                     reasoning_content=self.reasoning_content)
-        if call.cache_key is not None:
+        if call.cache_key is not None:  # stored as the model gave it: response hooks run on hits too
             shortcut = self.mcp.pool is None
             self.cache.put(call.cache_key, answer, call.raw if shortcut else None)  # type: ignore[union-attr]
-        return Whole(json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode(),
-                     "MISS" if call.cache_key else "BYPASS")
+        return Whole(_dumps(answer), "MISS" if call.cache_key else "BYPASS")
 
     def stream_chunks(self, call: ChatCall, rounds: Rounds) -> Iterator[dict | bytes]:
-        translator = ChunkTranslator(
-            completion_id=new_completion_id(), created=int(time.time()),
-            model=rounds.first.peek().get("model") or call.req["model"],  # Ollama echoes the name as it was asked for
-            include_usage=bool((call.req.get("stream_options") or {}).get("include_usage")),
-            reasoning_content=self.reasoning_content)
+        translator = self._translator(call, rounds.first.peek().get("model") or call.model)
         try:
             for item in rounds:
                 if item is None:
@@ -158,7 +187,68 @@ class ChatPipeline:
         finally:
             rounds.close()
 
+    def plugin_answer(self, call: ChatCall) -> Whole | Stream:
+        """A plugin's `Reply`, or the answer of the plugin model `plugin:<name>`, made like the model's."""
+        if call.reply is not None:
+            pieces: Iterator[str] = iter([call.reply.text])
+        else:
+            pieces = self._plugin_model_pieces(call)
+        if call.stream:
+            translator = self._translator(call, call.model)
+            return self.respond_stream(call, _chunks_of(translator, lines_of(pieces, call.model)))
+        merged = ReplyMerger()
+        for line in lines_of(pieces, call.model):
+            merged.add(line)
+        answer = to_chat_completion(merged.reply(), completion_id=new_completion_id(), created=int(time.time()))
+        return self.respond_whole(call, Whole(_dumps(answer), "BYPASS"))
+
+    def respond_whole(self, call: ChatCall, whole: Whole) -> Whole:
+        """The plugins' `on_response`, on every whole answer (cache hits included)."""
+        chain = self.plugins.table.response
+        if not chain:
+            return whole
+        answer = json.loads(whole.body)
+        answer = self.plugins.run_response(chain, answer, call.request_id, call.model or answer.get("model", ""),
+                                           False, call.states)
+        return Whole(_dumps(answer), whole.cache)
+
+    def respond_stream(self, call: ChatCall, chunks: Iterator[dict | bytes]) -> Stream:
+        """The plugins' `on_chunk`, on every chunk before it is framed."""
+        chain = self.plugins.table.chunk
+        if chain:
+            chunks = self.plugins.run_chunks(chain, chunks, call.request_id, call.model, call.states)
+        return Stream(chunks)
+
     # -- plumbing --------------------------------------------------------------------------------
+
+    def _translator(self, call: ChatCall, model: str) -> ChunkTranslator:
+        return ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=model,
+                               include_usage=bool((call.req.get("stream_options") or {}).get("include_usage")),
+                               reasoning_content=self.reasoning_content)
+
+    def _plugin_model_pieces(self, call: ChatCall) -> Iterator[str]:
+        """The text pieces of a plugin model's answer; the first is fetched now, so an early failure gets a status."""
+        name = call.model[len(PLUGIN_MODEL_PREFIX):]
+        plugin = self.plugins.get(name)
+        if plugin is None or not (plugin.has_chat or plugin.status == "failed"):
+            raise NotFound(f"The model {call.model!r} does not exist.", param="model", code="model_not_found")
+        if plugin.status != "ready":
+            raise plugin_unavailable(name, plugin.status)
+        ctx = self.plugins.context(plugin, call.request_id, call.model, call.stream, call.states)
+        try:
+            result = plugin.caller.call("chat", plugin.instance.chat, ctx, call.req)
+        except Reject as err:
+            raise rejection(name, err) from None
+        if isinstance(result, str):
+            return iter([result])
+        if isinstance(result, dict):
+            content = ((result.get("choices") or [{}])[0].get("message") or {}).get("content")
+            if not isinstance(content, str):
+                raise plugin_error(name, "chat", "a dict answer must be a chat.completion with a message content")
+            return iter([content])
+        if not hasattr(result, "__next__"):
+            raise plugin_error(name, "chat", f"returned {type(result).__name__}, expected str, dict or an iterator")
+        return _pieces(plugin, result)
 
     def _open_lines(self, body: dict, request_id: str | None) -> UpstreamLines:
         """POST the chat as a stream (Ollama always streams to us, so TIMEOUT is an idle timeout); the first
@@ -172,6 +262,48 @@ class ChatPipeline:
             lines.close()
             raise
         return lines
+
+
+_END = object()
+
+
+def _pieces(plugin, iterator) -> Iterator[str]:
+    """A plugin model's iterator, each step within the plugin's timeout; the first step is taken at once."""
+
+    def step() -> str | object:
+        try:
+            piece = plugin.caller.call("chat", next, iterator, _END)
+        except Reject as err:
+            raise rejection(plugin.name, err) from None
+        if piece is not _END and not isinstance(piece, str):
+            raise plugin_error(plugin.name, "chat", f"yielded {type(piece).__name__}, expected str")
+        return piece
+
+    first = step()
+
+    def rest() -> Iterator[str]:
+        piece = first
+        try:
+            while piece is not _END:
+                yield piece  # type: ignore[misc]
+                piece = step()
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    return rest()
+
+
+def _chunks_of(translator: ChunkTranslator, lines: Iterator[dict]) -> Iterator[dict]:
+    for line in lines:
+        yield from translator.deltas(line)
+        if line.get("done"):
+            yield from translator.finish(line)
+
+
+def _dumps(answer: dict) -> bytes:
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _hit(cached: bytes | None) -> Whole | None:

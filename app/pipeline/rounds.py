@@ -65,13 +65,16 @@ class Rounds:
     """
 
     def __init__(self, open_lines: Callable[[dict], UpstreamLines], body: dict, toolset: Toolset,
-                 runner: ToolRunner | None, max_rounds: int, request_id: str | None):
+                 runner: ToolRunner | None, max_rounds: int, request_id: str | None, *, model: str = "",
+                 states: dict | None = None):
         self._open = open_lines
         self.toolset = toolset
         self.body = _with_tools(body, toolset) if toolset else body
         self.runner = runner
         self.max_rounds = max_rounds
         self.request_id = request_id
+        self.model = model
+        self.states = states  # the plugins' contexts of this request, for their on_tool_call
         self.usage = Usage()
         self.last: Round | None = None
         self.first = self._open(self.body)
@@ -99,8 +102,8 @@ class Rounds:
             if final or current.merged.tool_calls or not current.gateway_calls:
                 self.last = current
                 return
-            calls, results, ran = yield from self.runner.run_round(current.gateway_calls, self.toolset,
-                                                                   self.request_id, calls_made)
+            calls, results, ran = yield from self.runner.run_round(current.gateway_calls, self.toolset,  # type: ignore[union-attr]
+                                                                   self.request_id, calls_made, self.model, self.states)
             calls_made += ran
             self.body["messages"] += [current.merged.message(tool_calls=calls), *results]
             number += 1

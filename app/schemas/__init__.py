@@ -27,6 +27,14 @@ def load_body(schema: Schema, raw: bytes) -> dict:
         raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    return validate_body(schema, body)
+
+
+def validate_body(schema: Schema, body: dict) -> dict:
+    """Validate a parsed body.
+
+    :raises InvalidRequest: naming the first field that breaks the schema.
+    """
     try:
         return schema.load(body)
     except ValidationError as err:

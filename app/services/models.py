@@ -8,7 +8,10 @@ from ..upstream.ollama import OllamaClient
 
 
 def owner(name: str) -> str:
-    """The namespace of a model name: `hf.co/org/repo:q4` → `org`, `user/model` → `user`, else `library`."""
+    """The namespace of a model name: `hf.co/org/repo:q4` → `org`, `user/model` → `user`, `plugin:x` →
+    `llamagate`, else `library`."""
+    if name.startswith("plugin:"):
+        return "llamagate"
     parts = name.split(":", 1)[0].split("/")
     return parts[-2] if len(parts) >= 2 else "library"
 
@@ -32,9 +35,11 @@ def model_object(model_id: str, modified_at: str | None) -> dict:
     return {"id": model_id, "object": "model", "created": unix_time(modified_at), "owned_by": owner(model_id)}
 
 
-def list_models(client: OllamaClient, request_id: str | None) -> dict:
+def list_models(client: OllamaClient, request_id: str | None, extra: list[str] | None = None) -> dict:
+    """Ollama's models, then the `extra` ones the gateway answers itself (plugin models)."""
     tags = client.get_json("/api/tags", request_id=request_id)
     data = [model_object(m.get("model") or m.get("name", ""), m.get("modified_at")) for m in tags.get("models") or []]
+    data += [model_object(name, None) for name in extra or []]
     return {"object": "list", "data": data}
 
 

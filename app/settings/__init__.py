@@ -9,11 +9,14 @@ from typing import Any
 
 from marshmallow import ValidationError
 
+from ..plugins.loader import discover_plugins
 from .errors import ConfigError
 from .errors import first_problem
 from .errors import mask
 from .mcp import prepare_section
 from .mcp import section_error
+from .plugins import prepare_section as prepare_plugins_section
+from .plugins import section_error as plugins_section_error
 from .schema import SECRET_SETTINGS
 from .schema import SETTING_NAMES
 from .schema import SettingsSchema
@@ -30,32 +33,44 @@ _process: dict | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
-    """Merge every source and validate it; the `mcp:` section is under ``MCP`` (an MCPSettings).
+    """Merge every source and validate it; the `mcp:` section is under ``MCP`` (an MCPSettings), the listed
+    plugins under ``PLUGINS`` (a PluginsSettings: found, imported and their config checked).
 
     ``environ`` defaults to ``os.environ``. It names the `.env` file (``ENV_FILE``, default
     ``.env``) and the config file (``CONFIG_FILE``, also read from `.env`; default
-    ``llamagate.yaml`` when it exists). ``${VAR}`` in the file's `mcp:` strings and the ``MCP_*``
-    overrides are read from `.env` and ``environ``. ``overrides`` entries that are not settings are
-    added unvalidated. ``CONFIG_FILE`` in the result is the file read (or ``""``).
+    ``llamagate.yaml`` when it exists). ``${VAR}`` in the file's `mcp:` strings, in `plugins.dirs`
+    and in each plugin's `config`, and the ``MCP_*`` overrides are read from `.env` and ``environ``.
+    ``PLUGINS_ENABLED`` from any source beats the file's `plugins.enabled`; false imports nothing.
+    Relative `plugins.dirs` are taken from the config file's folder (without one, the working
+    directory). ``overrides`` entries that are not settings are added unvalidated. ``CONFIG_FILE``
+    in the result is the file read (or ``""``).
 
     :raises ConfigError: naming the setting or key path, and what is allowed.
     """
     environ = os.environ if environ is None else environ
     dotenv = read_dotenv(environ.get("ENV_FILE", ".env"))
     config_file = config_file_path(environ.get("CONFIG_FILE") or dotenv.get("CONFIG_FILE") or "")
-    file_values, section = read_config_file(config_file, _KNOWN)
+    file_values, sections = read_config_file(config_file, _KNOWN)
     variables = {**dotenv, **environ}
     source = config_file or "config"
 
     raw: dict[str, Any] = dict(file_values)
     for layer in (dotenv, environ, overrides or {}):
         raw.update({name: value for name, value in layer.items() if name in _KNOWN})
-    raw["MCP"], origins = prepare_section(section, variables, source)
+    raw["MCP"], origins = prepare_section(sections.get("mcp"), variables, source)
+    raw["PLUGINS"] = prepare_plugins_section(sections.get("plugins"), variables, source)
     try:
         settings = _SCHEMA.load(raw)
     except ValidationError as err:
         raise _error(err.messages, raw, source, origins) from None
     settings["CONFIG_FILE"] = config_file
+    section = settings["PLUGINS"]
+    if "PLUGINS_ENABLED" not in raw and section.enabled is not None:
+        settings["PLUGINS_ENABLED"] = section.enabled
+    settings["PLUGINS"] = discover_plugins(
+        section, enabled=settings["PLUGINS_ENABLED"], source=source,
+        base_dir=os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd(),
+        reserved=frozenset(server.name for server in settings["MCP"].servers))
     settings.update({key: value for key, value in (overrides or {}).items() if key not in _KNOWN})
     return settings
 
@@ -93,5 +108,7 @@ def _error(messages: Any, raw: Mapping[str, Any], source: str, origins: Mapping[
     name = str(path[0]) if path else ""
     if name == "MCP":
         return section_error(messages["MCP"], raw["MCP"], source, origins)
+    if name == "PLUGINS":
+        return plugins_section_error(messages["PLUGINS"], raw["PLUGINS"], source)
     shown = "***" if name in SECRET_SETTINGS else repr(mask(raw.get(name, "")))
     return ConfigError(f"invalid setting {name}={shown}: {problem}", param=name, problem=problem)

@@ -71,7 +71,8 @@ def _timeout() -> Duration:
                     error_messages={"invalid": _UP_TO_A_DAY})
 
 
-def _reject_unknown_keys(schema: Schema, data: Any) -> Any:
+def reject_unknown_keys(schema: Schema, data: Any) -> Any:
+    """A schema's `pre_load` check: the first key it does not declare is an error listing the allowed keys."""
     if isinstance(data, Mapping):
         unknown = [key for key in data if key not in schema.fields]
         if unknown:
@@ -130,7 +131,7 @@ class ServerSchema(Schema):
 
     @pre_load
     def _known_keys(self, data, **kwargs):
-        return _reject_unknown_keys(self, data)
+        return reject_unknown_keys(self, data)
 
     @validates_schema
     def _transport_keys(self, data, **kwargs):
@@ -204,7 +205,7 @@ class MCPSchema(Schema):
 
     @pre_load
     def _known_keys(self, data, **kwargs):
-        return _reject_unknown_keys(self, data)
+        return reject_unknown_keys(self, data)
 
     @post_load
     def _settings(self, data, **kwargs) -> MCPSettings:

@@ -1,4 +1,4 @@
-"""The one marshmallow schema that validates every gateway setting, the `mcp:` section included."""
+"""The one marshmallow schema that validates every gateway setting, the `mcp:` and `plugins:` sections included."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ from .fields import Number
 from .fields import Text
 from .fields import TrustedProxies
 from .mcp import MCPSchema
+from .plugins import PluginsSchema
+from .plugins import PluginsSection
 
 SECRET_SETTINGS = ("API_KEY", "ADMIN_API_KEY")
+# The file's nested sections, under these names; they are not settings of their own.
+SECTION_NAMES = ("MCP", "PLUGINS")
 
 
 def _storage_uri(value: str) -> None:
@@ -34,7 +38,7 @@ def _positive(value: float) -> None:
 
 
 class SettingsSchema(Schema):
-    """Every setting, its type, its default and what is allowed; ``MCP`` is the file's `mcp:` section."""
+    """Every setting, its type, its default and what is allowed; ``MCP`` and ``PLUGINS`` are the file's sections."""
 
     OLLAMA_HOST = HttpUrl(load_default="http://localhost:11434", example="http://localhost:11434")
     API_KEY = Text(load_default="")
@@ -67,7 +71,9 @@ class SettingsSchema(Schema):
     KEEP_ALIVE = Text(load_default="")
     REASONING_CONTENT = Flag(load_default=False)
     TRUSTED_PROXIES = TrustedProxies(load_default=0)
+    PLUGINS_ENABLED = Flag(load_default=True)
     MCP = Nested(MCPSchema, load_default=MCPSettings)
+    PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
 
     @validates_schema
     def _tls_files(self, data, **kwargs):
@@ -82,4 +88,4 @@ class SettingsSchema(Schema):
 
 
 # The settings read from the environment, `.env` and the file's top level, by name.
-SETTING_NAMES = tuple(name for name in SettingsSchema().fields if name != "MCP")
+SETTING_NAMES = tuple(name for name in SettingsSchema().fields if name not in SECTION_NAMES)

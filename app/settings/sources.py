@@ -12,6 +12,8 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llamagate.yaml"
+# The file's nested sections, validated by their own schemas (app.settings.mcp, app.settings.plugins).
+SECTIONS = ("mcp", "plugins")
 
 
 def read_dotenv(path: str) -> dict[str, str]:
@@ -26,14 +28,16 @@ def config_file_path(named: str) -> str:
     return named or (DEFAULT_CONFIG_FILE if os.path.isfile(DEFAULT_CONFIG_FILE) else "")
 
 
-def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any], Any]:
-    """The file's top-level settings (keys in any case, returned upper-cased) and its `mcp` section (or None).
+def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The file's top-level settings (keys in any case, returned upper-cased) and its sections by name (`mcp`, `plugins`).
+
+    A section the file does not have is missing from the second mapping; one left empty is ``None``.
 
     :raises ConfigError: the file cannot be read or parsed, is not a mapping, has an unknown key, or
-        its `mcp` is not a mapping.
+        a section is not a mapping.
     """
     if not path:
-        return {}, None
+        return {}, {}
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
@@ -45,21 +49,21 @@ def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any],
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"config file {path}{where}: {problem}", param="CONFIG_FILE", problem=problem) from None
     if data is None:
-        return {}, None
+        return {}, {}
     if not isinstance(data, dict):
         problem = "the top level must be a mapping of settings"
         raise ConfigError(f"config file {path}: {problem}", param="CONFIG_FILE", problem=problem)
     values: dict[str, Any] = {}
-    mcp_section = None
+    sections: dict[str, Any] = {}
     for key, value in data.items():
         name = str(key).upper()
-        if name == "MCP":
+        if name.lower() in SECTIONS:
             if value is not None and not isinstance(value, dict):
-                raise ConfigError(f"config file {path}: 'mcp' must be a mapping", param="mcp", problem="must be a mapping")
-            mcp_section = value
+                raise ConfigError(f"config file {path}: {name.lower()!r} must be a mapping", param=name.lower(),
+                                  problem="must be a mapping")
+            sections[name.lower()] = value
         elif name in known:
             values[name] = value
         else:
             raise ConfigError(f"config file {path}: unknown setting '{key}'", param=str(key), problem="unknown setting")
-    return values, mcp_section
-
+    return values, sections

@@ -8,20 +8,25 @@ from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
 
+from ..errors import APIError
 from ..mcp.errors import MCPError
+from ..mcp.results import truncate_utf8
+from ..plugins.api import Reject
 from ..translate.reply import new_call_id
 from .toolset import Toolset
 
 
 class ToolRunner:
-    """Runs tool calls on a thread pool of its own; one per app, shut down with the worker.
+    """Runs tool calls (MCP servers' and plugins') on a thread pool of its own; one per app, shut down with the
+    worker. Plugins' `on_tool_call` hooks run before every call.
 
     The pool has `max_workers` threads (made only as needed), enough for every request thread to run a
     full round at once, so that one request's slow tools never queue another's.
     """
 
-    def __init__(self, pool, settings, *, max_workers: int, tick: float):
-        self.pool = pool
+    def __init__(self, mcp, plugins, settings, *, max_workers: int, tick: float):
+        self.mcp = mcp
+        self.plugins = plugins
         self.settings = settings
         self.tick = tick
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-call")
@@ -29,8 +34,8 @@ class ToolRunner:
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    def run_round(self, calls: list[dict], toolset: Toolset, request_id: str | None,
-                  calls_before: int) -> Generator[None, None, tuple[list[dict], list[dict], int]]:
+    def run_round(self, calls: list[dict], toolset: Toolset, request_id: str | None, calls_before: int,
+                  model: str = "", states: dict | None = None) -> Generator[None, None, tuple[list[dict], list[dict], int]]:
         """Run `calls`; yields None every `tick` seconds while they run; returns (calls with ids, tool messages, calls run).
 
         At most `max_tool_calls_per_round` calls run, and no more than `max_total_tool_calls` in the whole
@@ -39,7 +44,8 @@ class ToolRunner:
         calls = [{**call, "id": call.get("id") or new_call_id()} for call in calls]
         per_round, total = self.settings.max_tool_calls_per_round, self.settings.max_total_tool_calls
         budget = max(0, min(per_round, total - calls_before))
-        futures: list[Future | None] = [self.executor.submit(self._call_one, call, toolset, request_id)
+        futures: list[Future | None] = [self.executor.submit(self._call_one, call, toolset, request_id, model,
+                                                                   {} if states is None else states)
                                         if i < budget else None for i, call in enumerate(calls)]
         try:
             pending = {f for f in futures if f is not None}
@@ -63,13 +69,9 @@ class ToolRunner:
                              "tool_call_id": call["id"]})
         return calls, messages, min(budget, len(calls))
 
-    def _call_one(self, call: dict, toolset: Toolset, request_id: str | None) -> str:
+    def _call_one(self, call: dict, toolset: Toolset, request_id: str | None, model: str, states: dict) -> str:
         function = call.get("function") or {}
         name = function.get("name")
-        route = toolset.routes.get(name) or self.pool.resolve(name)
-        if route is None:
-            return f"Error: there is no tool named {name!r}"
-        server, tool = route
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:
@@ -78,7 +80,23 @@ class ToolRunner:
                 return "Error: the arguments were not valid JSON"
         if not isinstance(arguments, dict):
             return "Error: the arguments must be a JSON object"
+        plugin_route = toolset.plugin_routes.get(name)
+        pool = self.mcp.pool
+        route = None if plugin_route else toolset.routes.get(name) or (pool.resolve(name) if pool is not None else None)
+        if plugin_route is None and route is None:
+            return f"Error: there is no tool named {name!r}"
         try:
-            return self.pool.call_tool(server, tool, arguments, request_id=request_id).text
-        except MCPError as err:
+            if self.plugins.table.tool_call:
+                arguments = self.plugins.run_tool_call(name, arguments, request_id, model, states)
+            if plugin_route is not None:
+                return self._plugin_result(*plugin_route, arguments, request_id)
+            return pool.call_tool(*route, arguments, request_id=request_id).text  # type: ignore[union-attr,misc]
+        except Reject as err:
+            return f"Error: {err.message}"
+        except (MCPError, APIError) as err:
             return f"Error: {err}"
+
+    def _plugin_result(self, plugin: str, tool: str, arguments: dict, request_id: str | None) -> str:
+        result = self.plugins.call_tool(plugin, tool, arguments, request_id)
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+        return truncate_utf8(text, self.settings.max_tool_result_size)

@@ -14,6 +14,7 @@ targets from another checkout (e.g. a `git worktree` of an earlier commit), with
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import re
@@ -138,10 +139,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--no-mcp", dest="mcp", action="store_false", help="leave out the gateway-mcp50 target")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose gateway is measured (default: this one)")
+    parser.add_argument("--base", type=Path, help="another checkout (e.g. a worktree of the previous commit) measured "
+                                                  "in the same interleaved rounds, as base-* targets")
     args = parser.parse_args()
     root = args.root.resolve()
-    if not (root / "gunicorn.conf.py").is_file() or not (root / "wsgi.py").is_file():
-        raise SystemExit(f"{root} is not a gateway checkout (no gunicorn.conf.py and wsgi.py)")
+    for tree in filter(None, (root, args.base)):
+        if not (tree / "gunicorn.conf.py").is_file() or not (tree / "wsgi.py").is_file():
+            raise SystemExit(f"{tree} is not a gateway checkout (no gunicorn.conf.py and wsgi.py)")
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light)")
@@ -159,11 +163,13 @@ def main() -> None:
         targets = [("gateway", "false", ""), ("gateway-cache-hit", "true", "")]
         if args.mcp:
             targets.append(("gateway-mcp50", "false", str(mcp_config(workdir / "mcp50.yaml"))))
-        for name, cache, config_file in targets:
+        trees = [("", root)] + ([("base-", args.base.resolve())] if args.base else [])
+        for (prefix, tree), (name, cache, config_file) in itertools.product(trees, targets):
+            name = prefix + (name.removeprefix("gateway-") if prefix else name)
             port = free_port()
             env = clean_env({**gateway_settings, "PORT": port, "CACHE_ENABLED": cache})
             env["CONFIG_FILE"] = config_file
-            servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, root,
+            servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, tree,
                                    ready="/health/live")
             if config_file:
                 wait_for_mcp(servers[name].url, MCP_TOOLS)
@@ -198,6 +204,16 @@ def report(rows: dict, rss: dict) -> None:
         plain, mcp = rows[("gateway", 1)]["p50_ms"], rows[("gateway-mcp50", 1)]["p50_ms"]
         print(f"\n{MCP_TOOLS} MCP tools offered: c1 p50 {mcp:.3f} ms vs {plain:.3f} ms without, "
               f"{(mcp - plain) * 1000:.0f} µs per request")
+    if ("base-gateway", 1) in rows:
+        print("\nthis tree against the base tree, same rounds:")
+        for label, ours, theirs, key in [("c1 p50 ms", "gateway", "base-gateway", "p50_ms"),
+                                         ("c16 req/s", "gateway", "base-gateway", "rps"),
+                                         ("cache-hit c16 req/s", "gateway-cache-hit", "base-cache-hit", "rps"),
+                                         ("mcp50 c1 p50 ms", "gateway-mcp50", "base-mcp50", "p50_ms")]:
+            c = 1 if "c1" in label else 16
+            if (ours, c) in rows and (theirs, c) in rows:
+                a, b = rows[(ours, c)][key], rows[(theirs, c)][key]
+                print(f"  {label:<22}{a:>10.3f} vs {b:>10.3f}  ({(a / b - 1) * 100:+.1f} %)")
     ceiling_overhead = rows[("ceiling", 1)]["p50_ms"] - direct_p50
     gateway_overhead = rows[("gateway", 1)]["p50_ms"] - direct_p50
     checks = [
