@@ -19,6 +19,7 @@ class Components:
     mcp: Any
     plugins: Any
     tools: Any
+    workflows: Any
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None = None) -> Flask:
@@ -47,6 +48,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .tools.catalog import GatewayTools
     from .tools.runner import ToolRunner
     from .upstream.ollama import OllamaClient
+    from .workflows.engine import WorkflowEngine
+    from .workflows.model import WorkflowsSettings
+    from .workflows.runs import RunStore
 
     if config:
         settings = load_settings(overrides=config)
@@ -77,8 +81,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
                         reasoning_content=settings["REASONING_CONTENT"],
                         cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"],
                         max_tool_rounds=mcp_settings.max_tool_rounds)
+    workflows_settings = settings.get("WORKFLOWS") or WorkflowsSettings()
+    workflows = WorkflowEngine(workflows_settings.workflows, chat, RunStore(workflows_settings.max_runs_kept),
+                               keep_alive=settings["STREAM_KEEPALIVE"])
+    chat.workflows = workflows
     app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp,
-                                                plugins=plugins, tools=tools)
+                                                plugins=plugins, tools=tools, workflows=workflows)
 
     request_id.init_app(app)
     access_log.init_app(app)

@@ -13,6 +13,7 @@ What a chat reply does is steered by directives in the last user message:
   [[stall SECONDS]]     one token, then silence
   [[status CODE text]]  an HTTP error before any line
   [[empty]]             no content at all, just the done line
+  [[reply TEXT]]        answer exactly TEXT (e.g. a JSON object), without "Hello! You said: "
   [[repeat-tool NAME {json}]]  (in the first user message) call that tool in every round that offers tools;
                         without tools, answer with the number of tool results seen
   [[cached N]]          (in the first user message) every done line reports N cached prompt tokens
@@ -72,6 +73,8 @@ class FakeOllama:
         self.done_lines: list[dict] = []  # every done line sent, in order
         self.aborted = 0
         self.completed = 0
+        self.chat_active = 0  # /api/chat requests being answered now
+        self.chat_peak = 0  # the most at once since the last reset_peak()
         self.lock = threading.Lock()
         self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -84,6 +87,10 @@ class FakeOllama:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def reset_peak(self) -> None:
+        with self.lock:
+            self.chat_peak = self.chat_active
 
     def last(self, path: str = "/api/chat") -> dict:
         with self.lock:
@@ -123,7 +130,14 @@ class FakeOllama:
                 if self.path == "/api/embed":
                     return self._embed(body)
                 if self.path == "/api/chat":
-                    return self._chat(body)
+                    with fake.lock:
+                        fake.chat_active += 1
+                        fake.chat_peak = max(fake.chat_peak, fake.chat_active)
+                    try:
+                        return self._chat(body)
+                    finally:
+                        with fake.lock:
+                            fake.chat_active -= 1
                 return self._send(404, "404 page not found", "text/plain")
 
             def _record(self, body):
@@ -190,6 +204,8 @@ class FakeOllama:
                     reply = f"Tool said: {text}"
                 else:
                     reply = "" if calls and not said else "Hello! You said: " + said
+                if "reply" in directives:
+                    reply = " ".join(directives["reply"])
                 lines = self._lines(body, reply, directives, calls)
                 cached = re.search(r"\[\[cached (\d+)\]\]", first_user)
                 if cached:

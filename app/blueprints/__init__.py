@@ -14,7 +14,8 @@ def register_blueprints(app: Flask) -> None:
     from . import mcp_admin
     from . import models
     from . import plugins
+    from . import workflows
 
-    for module in (chat, embeddings, health, mcp_admin, models, plugins):
+    for module in (chat, embeddings, health, mcp_admin, models, plugins, workflows):
         app.register_blueprint(module.bp)
     plugins.mount_plugin_routes(app, app.extensions[COMPONENTS_KEY].plugins)

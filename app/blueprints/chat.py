@@ -21,5 +21,6 @@ def chat_completions():
     answer = components().chat.handle(request.get_data(), request_id=g.request_id,
                                       cache_allowed="no-cache" not in directives and "no-store" not in directives)
     if isinstance(answer, Whole):
-        return current_app.response_class(answer.body, mimetype="application/json", headers={"X-Cache": answer.cache})
-    return sse_response(sse_events(answer.chunks))
+        return current_app.response_class(answer.body, mimetype="application/json",
+                                          headers={"X-Cache": answer.cache, **answer.headers})
+    return sse_response(sse_events(answer.chunks), headers=dict(answer.headers))

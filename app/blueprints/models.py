@@ -16,14 +16,15 @@ bp = Blueprint("models", __name__, url_prefix="/v1")
 @bp.get("/models")
 def list_models():
     parts = components()
-    return jsonify(catalog.list_models(parts.ollama, g.request_id, extra=parts.plugins.model_names()))
+    extra = [*parts.plugins.model_names(), *parts.workflows.model_names()]
+    return jsonify(catalog.list_models(parts.ollama, g.request_id, extra=extra))
 
 
 @bp.get("/models/<path:model_id>")
 def get_model(model_id: str):
     parts = components()
-    if model_id.startswith("plugin:"):
-        if model_id not in parts.plugins.model_names():
+    if model_id.startswith(("plugin:", "workflow:")):
+        if model_id not in [*parts.plugins.model_names(), *parts.workflows.model_names()]:
             raise NotFound(f"The model {model_id!r} does not exist.", param="model", code="model_not_found")
         return jsonify(catalog.model_object(model_id, None))
     return jsonify(catalog.get_model(parts.ollama, model_id, g.request_id))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -45,6 +46,7 @@ from .synthetic import lines_of
 
 _SCHEMA = ChatCompletionRequest()
 PLUGIN_MODEL_PREFIX = "plugin:"
+WORKFLOW_MODEL_PREFIX = "workflow:"
 
 
 @dataclass
@@ -76,6 +78,7 @@ class Whole:
 
     body: bytes
     cache: str
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class Stream:
     """OpenAI chunk objects (and KEEP_ALIVE between tool rounds); raises APIError for a failure mid-way."""
 
     chunks: Iterator[dict | bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ChatPipeline:
@@ -100,6 +104,7 @@ class ChatPipeline:
         self.reasoning_content = reasoning_content
         self.cache_deterministic_only = cache_deterministic_only
         self.max_tool_rounds = max_tool_rounds
+        self.workflows = None  # the WorkflowEngine, set once it exists (it runs its llm steps through this pipeline)
 
     def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True) -> Whole | Stream:
         call = ChatCall(raw, request_id, cache_allowed and self.cache is not None)
@@ -109,6 +114,8 @@ class ChatPipeline:
         self.validate(call)
         if call.reply is not None or call.model.startswith(PLUGIN_MODEL_PREFIX):
             return self.plugin_answer(call)
+        if call.model.startswith(WORKFLOW_MODEL_PREFIX) and self.workflows is not None:
+            return self.workflow_answer(call)
         self.prepare(call)
         hit = self.cached_by_key(call)
         if hit is not None:
@@ -156,7 +163,7 @@ class ChatPipeline:
         return _hit(self.cache.get(call.cache_key))  # type: ignore[union-attr]
 
     def open_rounds(self, call: ChatCall) -> Rounds:
-        return Rounds(lambda body: self._open_lines(body, call.request_id), call.body, call.toolset,
+        return Rounds(lambda body: self.open_lines(body, call.request_id), call.body, call.toolset,
                       self.tools.runner, self.max_tool_rounds, call.request_id, model=call.model, states=call.states)
 
     def whole_answer(self, call: ChatCall, rounds: Rounds) -> Whole:
@@ -202,6 +209,17 @@ class ChatPipeline:
         answer = to_chat_completion(merged.reply(), completion_id=new_completion_id(), created=int(time.time()))
         return self.respond_whole(call, Whole(_dumps(answer), "BYPASS"))
 
+    def workflow_answer(self, call: ChatCall) -> Whole | Stream:
+        """The answer of the model `workflow:<name>`: a run whose `chat.answer` step is the answer."""
+        from ..workflows.as_model import answer_stream
+        from ..workflows.as_model import answer_whole
+
+        if call.stream:
+            chunks, headers = answer_stream(self.workflows, call, self._translator(call, call.model))
+            return self.respond_stream(call, chunks, headers)
+        answer, headers = answer_whole(self.workflows, call)
+        return self.respond_whole(call, Whole(_dumps(answer), "BYPASS", headers))
+
     def respond_whole(self, call: ChatCall, whole: Whole) -> Whole:
         """The plugins' `on_response`, on every whole answer (cache hits included)."""
         chain = self.plugins.table.response
@@ -210,14 +228,14 @@ class ChatPipeline:
         answer = json.loads(whole.body)
         answer = self.plugins.run_response(chain, answer, call.request_id, call.model or answer.get("model", ""),
                                            False, call.states)
-        return Whole(_dumps(answer), whole.cache)
+        return Whole(_dumps(answer), whole.cache, whole.headers)
 
-    def respond_stream(self, call: ChatCall, chunks: Iterator[dict | bytes]) -> Stream:
+    def respond_stream(self, call: ChatCall, chunks: Iterator[dict | bytes], headers: Mapping[str, str] | None = None) -> Stream:
         """The plugins' `on_chunk`, on every chunk before it is framed."""
         chain = self.plugins.table.chunk
         if chain:
             chunks = self.plugins.run_chunks(chain, chunks, call.request_id, call.model, call.states)
-        return Stream(chunks)
+        return Stream(chunks, headers or {})
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -250,7 +268,7 @@ class ChatPipeline:
             raise plugin_error(name, "chat", f"returned {type(result).__name__}, expected str, dict or an iterator")
         return _pieces(plugin, result)
 
-    def _open_lines(self, body: dict, request_id: str | None) -> UpstreamLines:
+    def open_lines(self, body: dict, request_id: str | None) -> UpstreamLines:
         """POST the chat as a stream (Ollama always streams to us, so TIMEOUT is an idle timeout); the first
         line is read before returning, so that an early failure keeps its HTTP status."""
         response = self.client.request("POST", "/api/chat", body={**body, "stream": True}, request_id=request_id,

@@ -8,9 +8,9 @@ from ..upstream.ollama import OllamaClient
 
 
 def owner(name: str) -> str:
-    """The namespace of a model name: `hf.co/org/repo:q4` → `org`, `user/model` → `user`, `plugin:x` →
+    """The namespace of a model name: `hf.co/org/repo:q4` → `org`, `user/model` → `user`, `plugin:x`, `workflow:x` →
     `llamagate`, else `library`."""
-    if name.startswith("plugin:"):
+    if name.startswith(("plugin:", "workflow:")):
         return "llamagate"
     parts = name.split(":", 1)[0].split("/")
     return parts[-2] if len(parts) >= 2 else "library"

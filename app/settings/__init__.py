@@ -23,6 +23,9 @@ from .schema import SettingsSchema
 from .sources import config_file_path
 from .sources import read_config_file
 from .sources import read_dotenv
+from .workflows import load_workflows_section
+from .workflows import prepare_section as prepare_workflows_section
+from .workflows import section_error as workflows_section_error
 
 __all__ = ["ConfigError", "load_settings", "process_settings", "reload_process_settings"]
 
@@ -34,16 +37,18 @@ _process: dict | None = None
 
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Merge every source and validate it; the `mcp:` section is under ``MCP`` (an MCPSettings), the listed
-    plugins under ``PLUGINS`` (a PluginsSettings: found, imported and their config checked).
+    plugins under ``PLUGINS`` (a PluginsSettings: found, imported and their config checked), the workflow
+    files under ``WORKFLOWS`` (a WorkflowsSettings: every ``*.yaml`` of `workflows.dirs`, checked).
 
     ``environ`` defaults to ``os.environ``. It names the `.env` file (``ENV_FILE``, default
     ``.env``) and the config file (``CONFIG_FILE``, also read from `.env`; default
-    ``llamagate.yaml`` when it exists). ``${VAR}`` in the file's `mcp:` strings, in `plugins.dirs`
-    and in each plugin's `config`, and the ``MCP_*`` overrides are read from `.env` and ``environ``.
-    ``PLUGINS_ENABLED`` from any source beats the file's `plugins.enabled`; false imports nothing.
-    Relative `plugins.dirs` are taken from the config file's folder (without one, the working
-    directory). ``overrides`` entries that are not settings are added unvalidated. ``CONFIG_FILE``
-    in the result is the file read (or ``""``).
+    ``llamagate.yaml`` when it exists). ``${VAR}`` in the file's `mcp:` strings, in `plugins.dirs`,
+    `workflows.dirs` and each plugin's `config`, and the ``MCP_*`` overrides are read from `.env`
+    and ``environ``. ``PLUGINS_ENABLED`` from any source beats the file's `plugins.enabled`; false
+    imports nothing. Relative `plugins.dirs` and `workflows.dirs` are taken from the config file's
+    folder (without one, the working directory); the default `workflows` dir may be missing, a
+    named one may not. ``overrides`` entries that are not settings are added unvalidated.
+    ``CONFIG_FILE`` in the result is the file read (or ``""``).
 
     :raises ConfigError: naming the setting or key path, and what is allowed.
     """
@@ -59,18 +64,20 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         raw.update({name: value for name, value in layer.items() if name in _KNOWN})
     raw["MCP"], origins = prepare_section(sections.get("mcp"), variables, source)
     raw["PLUGINS"] = prepare_plugins_section(sections.get("plugins"), variables, source)
+    raw["WORKFLOWS"] = prepare_workflows_section(sections.get("workflows"), variables, source)
     try:
         settings = _SCHEMA.load(raw)
     except ValidationError as err:
         raise _error(err.messages, raw, source, origins) from None
     settings["CONFIG_FILE"] = config_file
+    base_dir = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
     section = settings["PLUGINS"]
     if "PLUGINS_ENABLED" not in raw and section.enabled is not None:
         settings["PLUGINS_ENABLED"] = section.enabled
     settings["PLUGINS"] = discover_plugins(
-        section, enabled=settings["PLUGINS_ENABLED"], source=source,
-        base_dir=os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd(),
+        section, enabled=settings["PLUGINS_ENABLED"], source=source, base_dir=base_dir,
         reserved=frozenset(server.name for server in settings["MCP"].servers))
+    settings["WORKFLOWS"] = load_workflows_section(settings["WORKFLOWS"], base_dir=base_dir, source=source)
     settings.update({key: value for key, value in (overrides or {}).items() if key not in _KNOWN})
     return settings
 
@@ -110,5 +117,7 @@ def _error(messages: Any, raw: Mapping[str, Any], source: str, origins: Mapping[
         return section_error(messages["MCP"], raw["MCP"], source, origins)
     if name == "PLUGINS":
         return plugins_section_error(messages["PLUGINS"], raw["PLUGINS"], source)
+    if name == "WORKFLOWS":
+        return workflows_section_error(messages["WORKFLOWS"], raw["WORKFLOWS"], source)
     shown = "***" if name in SECRET_SETTINGS else repr(mask(raw.get(name, "")))
     return ConfigError(f"invalid setting {name}={shown}: {problem}", param=name, problem=problem)

@@ -1,4 +1,4 @@
-"""The one marshmallow schema that validates every gateway setting, the `mcp:` and `plugins:` sections included."""
+"""The one marshmallow schema that validates every gateway setting, the `mcp:`, `plugins:` and `workflows:` sections included."""
 
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from .fields import TrustedProxies
 from .mcp import MCPSchema
 from .plugins import PluginsSchema
 from .plugins import PluginsSection
+from .workflows import WorkflowsSchema
+from .workflows import WorkflowsSection
 
 SECRET_SETTINGS = ("API_KEY", "ADMIN_API_KEY")
 # The file's nested sections, under these names; they are not settings of their own.
-SECTION_NAMES = ("MCP", "PLUGINS")
+SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS")
 
 
 def _storage_uri(value: str) -> None:
@@ -38,7 +40,8 @@ def _positive(value: float) -> None:
 
 
 class SettingsSchema(Schema):
-    """Every setting, its type, its default and what is allowed; ``MCP`` and ``PLUGINS`` are the file's sections."""
+    """Every setting, its type, its default and what is allowed; ``MCP``, ``PLUGINS`` and ``WORKFLOWS`` are the file's
+    sections."""
 
     OLLAMA_HOST = HttpUrl(load_default="http://localhost:11434", example="http://localhost:11434")
     API_KEY = Text(load_default="")
@@ -74,6 +77,7 @@ class SettingsSchema(Schema):
     PLUGINS_ENABLED = Flag(load_default=True)
     MCP = Nested(MCPSchema, load_default=MCPSettings)
     PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
+    WORKFLOWS = Nested(WorkflowsSchema, load_default=WorkflowsSection)
 
     @validates_schema
     def _tls_files(self, data, **kwargs):

@@ -12,8 +12,8 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llamagate.yaml"
-# The file's nested sections, validated by their own schemas (app.settings.mcp, app.settings.plugins).
-SECTIONS = ("mcp", "plugins")
+# The file's nested sections, validated by their own schemas (app.settings.mcp, .plugins, .workflows).
+SECTIONS = ("mcp", "plugins", "workflows")
 
 
 def read_dotenv(path: str) -> dict[str, str]:
@@ -29,7 +29,8 @@ def config_file_path(named: str) -> str:
 
 
 def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The file's top-level settings (keys in any case, returned upper-cased) and its sections by name (`mcp`, `plugins`).
+    """The file's top-level settings (keys in any case, returned upper-cased) and its sections by name
+    (`mcp`, `plugins`, `workflows`).
 
     A section the file does not have is missing from the second mapping; one left empty is ``None``.
 

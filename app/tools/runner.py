@@ -16,6 +16,14 @@ from ..translate.reply import new_call_id
 from .toolset import Toolset
 
 
+class ToolFailed(Exception):
+    """A tool call that did not give a result (its text says why)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
 class ToolRunner:
     """Runs tool calls (MCP servers' and plugins') on a thread pool of its own; one per app, shut down with the
     worker. Plugins' `on_tool_call` hooks run before every call.
@@ -70,31 +78,45 @@ class ToolRunner:
         return calls, messages, min(budget, len(calls))
 
     def _call_one(self, call: dict, toolset: Toolset, request_id: str | None, model: str, states: dict) -> str:
+        """One call of the model's, with every failure as text the model reads."""
         function = call.get("function") or {}
-        name = function.get("name")
         arguments = function.get("arguments")
         if isinstance(arguments, str):
             try:
                 arguments = json.loads(arguments or "{}")
             except ValueError:
                 return "Error: the arguments were not valid JSON"
+        try:
+            return self.run_tool(function.get("name"), arguments, toolset, request_id, model, states)
+        except ToolFailed as err:
+            return f"Error: {err.message}"
+
+    def run_tool(self, name, arguments, toolset: Toolset, request_id: str | None, model: str = "",
+                 states: dict | None = None) -> str:
+        """Run one tool of `toolset` (plugins' `on_tool_call` first) and return its text.
+
+        :raises ToolFailed: unknown tool, arguments not an object, a refusal, or the tool's own failure.
+        """
         if not isinstance(arguments, dict):
-            return "Error: the arguments must be a JSON object"
+            raise ToolFailed("the arguments must be a JSON object")
         plugin_route = toolset.plugin_routes.get(name)
         pool = self.mcp.pool
         route = None if plugin_route else toolset.routes.get(name) or (pool.resolve(name) if pool is not None else None)
         if plugin_route is None and route is None:
-            return f"Error: there is no tool named {name!r}"
+            raise ToolFailed(f"there is no tool named {name!r}")
         try:
             if self.plugins.table.tool_call:
-                arguments = self.plugins.run_tool_call(name, arguments, request_id, model, states)
+                arguments = self.plugins.run_tool_call(name, arguments, request_id, model, {} if states is None else states)
             if plugin_route is not None:
                 return self._plugin_result(*plugin_route, arguments, request_id)
-            return pool.call_tool(*route, arguments, request_id=request_id).text  # type: ignore[union-attr,misc]
+            result = pool.call_tool(*route, arguments, request_id=request_id)  # type: ignore[union-attr,misc]
         except Reject as err:
-            return f"Error: {err.message}"
+            raise ToolFailed(err.message) from None
         except (MCPError, APIError) as err:
-            return f"Error: {err}"
+            raise ToolFailed(str(err)) from None
+        if result.is_error:  # the tool ran and reported a failure
+            raise ToolFailed(result.text.removeprefix("Error: "))
+        return result.text
 
     def _plugin_result(self, plugin: str, tool: str, arguments: dict, request_id: str | None) -> str:
         result = self.plugins.call_tool(plugin, tool, arguments, request_id)

@@ -206,11 +206,10 @@ def report(rows: dict, rss: dict) -> None:
               f"{(mcp - plain) * 1000:.0f} µs per request")
     if ("base-gateway", 1) in rows:
         print("\nthis tree against the base tree, same rounds:")
-        for label, ours, theirs, key in [("c1 p50 ms", "gateway", "base-gateway", "p50_ms"),
-                                         ("c16 req/s", "gateway", "base-gateway", "rps"),
-                                         ("cache-hit c16 req/s", "gateway-cache-hit", "base-cache-hit", "rps"),
-                                         ("mcp50 c1 p50 ms", "gateway-mcp50", "base-mcp50", "p50_ms")]:
-            c = 1 if "c1" in label else 16
+        for label, ours, theirs, c, key in [("c1 p50 ms", "gateway", "base-gateway", 1, "p50_ms"),
+                                            ("c16 req/s", "gateway", "base-gateway", 16, "rps"),
+                                            ("cache-hit c16 req/s", "gateway-cache-hit", "base-cache-hit", 16, "rps"),
+                                            ("mcp50 c1 p50 ms", "gateway-mcp50", "base-mcp50", 1, "p50_ms")]:
             if (ours, c) in rows and (theirs, c) in rows:
                 a, b = rows[(ours, c)][key], rows[(theirs, c)][key]
                 print(f"  {label:<22}{a:>10.3f} vs {b:>10.3f}  ({(a / b - 1) * 100:+.1f} %)")

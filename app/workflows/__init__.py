@@ -1,0 +1,1 @@
+"""Workflows: declarative YAML workflows (steps, branches, loops, tools, enforced limits) run over HTTP and as models."""
