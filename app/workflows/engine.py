@@ -267,7 +267,8 @@ class WorkflowEngine:
                     raise
                 return inner.default
             finally:
-                run.add_usage(record, item_record.usage)
+                with run.lock:  # the run's total has it already (from the item's own llm step)
+                    record.usage += item_record.usage
 
         workers = max(1, min(step.parallel, workflow.limits.max_parallel, len(items) or 1))
         if workers == 1:
