@@ -501,10 +501,9 @@ def test_foreach_outputs_come_in_item_order(gw, fake_ollama):
     assert each["usage"] == usage_of(done)  # the items' tokens
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: a foreach's llm tokens are added to the run's usage twice")
 def test_foreach_tokens_count_once_in_the_run_usage(gw, fake_ollama):
     done_before = len(fake_ollama.done_lines)
-    record = run(gw, "fanout", {"texts": ["one", "two"]})
+    record = run(gw, "fanout", {"texts": ["one", "two", "three"]})
     assert record["status"] == "completed", record["error"]
     assert record["usage"] == usage_of(fake_ollama.done_lines[done_before:])
 

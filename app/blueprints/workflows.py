@@ -84,28 +84,32 @@ def _events(engine, workflow, record: RunRecord, keep_alive: float) -> Iterator[
     so that keep-alive comments go out while a step is busy."""
     events: queue.Queue = queue.Queue()
     counter = iter(range(1, 1 << 62))
+    cancelled = threading.Event()
 
     def emit(kind: str, data: dict) -> None:
         events.put((kind, data))
 
-    worker = threading.Thread(target=_run_into, args=(engine, workflow, record, emit, events), daemon=True,
+    worker = threading.Thread(target=_run_into, args=(engine, workflow, record, emit, events, cancelled), daemon=True,
                               name=f"workflow-{workflow.name}")
     worker.start()
-    while True:
-        try:
-            item = events.get(timeout=keep_alive)
-        except queue.Empty:
-            yield KEEP_ALIVE
-            continue
-        if item is None:
-            return
-        kind, data = item
-        payload = {"type": kind, "sequence_number": next(counter), **data}
-        yield f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False, default=str)}\n\n".encode()
-
-
-def _run_into(engine, workflow, record: RunRecord, emit, events: queue.Queue) -> None:
     try:
-        engine.run(workflow, record.inputs, record.request_id, on_event=emit, record=record)
+        while True:
+            try:
+                item = events.get(timeout=keep_alive)
+            except queue.Empty:
+                yield KEEP_ALIVE
+                continue
+            if item is None:
+                return
+            kind, data = item
+            payload = {"type": kind, "sequence_number": next(counter), **data}
+            yield f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False, default=str)}\n\n".encode()
+    finally:
+        cancelled.set()  # a client that leaves stops the run (a finished run ignores it)
+
+
+def _run_into(engine, workflow, record: RunRecord, emit, events: queue.Queue, cancelled: threading.Event) -> None:
+    try:
+        engine.run(workflow, record.inputs, record.request_id, on_event=emit, record=record, cancelled=cancelled)
     finally:
         events.put(None)

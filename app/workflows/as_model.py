@@ -45,11 +45,12 @@ def answer_stream(engine, call, translator: ChunkTranslator) -> tuple[Iterator[d
     record = RunRecord(workflow.name, inputs, call.request_id)
     headers = {"X-LlamaGate-Run-Id": record.id}
     pieces: queue.Queue = queue.Queue()
+    cancelled = threading.Event()
 
     def run() -> None:
         try:
             engine.run(workflow, inputs, call.request_id, on_token=lambda piece: pieces.put(piece),
-                       answer_step=workflow.chat.answer, record=record)
+                       answer_step=workflow.chat.answer, record=record, cancelled=cancelled)
         finally:
             pieces.put(None)
 
@@ -61,11 +62,19 @@ def answer_stream(engine, call, translator: ChunkTranslator) -> tuple[Iterator[d
         first = KEEP_ALIVE
     if first is None and record.status != "completed":
         raise _failure(record, headers)
-    return _chunks(first, pieces, record, workflow, call.model, translator, keep_alive, headers), headers
+    return _chunks(first, pieces, record, workflow, call.model, translator, keep_alive, headers, cancelled), headers
 
 
 def _chunks(first, pieces: queue.Queue, record: RunRecord, workflow, model: str, translator: ChunkTranslator,
-            keep_alive: float, headers: dict) -> Iterator[dict | bytes]:
+            keep_alive: float, headers: dict, cancelled: threading.Event) -> Iterator[dict | bytes]:
+    try:
+        yield from _relay(first, pieces, record, workflow, model, translator, keep_alive, headers)
+    finally:
+        cancelled.set()  # a client that leaves stops the run (a finished run ignores it)
+
+
+def _relay(first, pieces: queue.Queue, record: RunRecord, workflow, model: str, translator: ChunkTranslator,
+           keep_alive: float, headers: dict) -> Iterator[dict | bytes]:
     item, streamed = first, False
     while item is not None:
         if item is KEEP_ALIVE:

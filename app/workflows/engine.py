@@ -69,7 +69,21 @@ class Run:
         self.on_token = on_token
         self.answer_step = answer_step
         self.cancelled = threading.Event()
+        self._stops: set[Callable[[], None]] = set()  # what closes the upstream requests in flight
 
+    def cancel(self) -> None:
+        """Stop the run: requests in flight are closed (which stops Ollama), no further step starts."""
+        self.cancelled.set()
+        with self.lock:
+            stops = list(self._stops)
+        for stop in stops:
+            stop()
+
+    def in_flight(self, stop: Callable[[], None], add: bool) -> None:
+        with self.lock:
+            (self._stops.add if add else self._stops.discard)(stop)
+        if add and self.cancelled.is_set():
+            stop()
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
@@ -131,14 +145,17 @@ class WorkflowEngine:
 
     def run(self, workflow: Workflow, inputs: dict, request_id: str | None, *,
             on_event: Callable[[str, dict], None] | None = None, on_token: Callable[[str], None] | None = None,
-            answer_step: str | None = None, record: RunRecord | None = None) -> RunRecord:
+            answer_step: str | None = None, record: RunRecord | None = None,
+            cancelled: threading.Event | None = None) -> RunRecord:
         """Run to the end (inputs already checked); the record says how it went and is kept in the store.
 
         `on_token` gets the text pieces of step `answer_step` as they arrive (the workflow as a streamed model).
+        Setting `cancelled` (the client left) stops the run and closes its upstream requests.
         """
         record = record or RunRecord(workflow.name, inputs, request_id)
         self.store.add(record)
         run = Run(workflow, record, on_event, on_token, answer_step)
+        watcher = _watch_cancel(cancelled, run) if cancelled is not None else None
         run.emit("run.created", run=record.public())
         scope = {"inputs": inputs, "steps": {}}
         try:
@@ -148,6 +165,9 @@ class WorkflowEngine:
             record.status, record.error = ("cancelled" if err.code == "cancelled" else "failed"), err.error()
         else:
             record.status, record.outputs = "completed", outputs
+        finally:
+            if watcher is not None:
+                watcher.set()
         record.completed_at = int(time.time())
         run.emit("run.completed" if record.status == "completed" else "run.failed", run=record.public())
         return record
@@ -353,6 +373,7 @@ class WorkflowEngine:
         timer = threading.Timer(timeout, stop)
         timer.daemon = True
         timer.start()
+        run.in_flight(stop, True)
         try:
             for item in rounds:
                 if item is None:
@@ -362,12 +383,15 @@ class WorkflowEngine:
                     if piece and stream_tokens is not None:
                         stream_tokens(piece)
         except Exception as err:  # noqa: BLE001 - a closed response raises whatever requests raises
+            if run.cancelled.is_set():
+                raise WorkflowFailed("cancelled", "the run was cancelled", step_id=step.id) from None
             if closed.is_set():
                 raise self._timeout(workflow, step, timeout, is_deadline) from None
             message = err.message if isinstance(err, APIError) else type(err).__name__
             raise WorkflowFailed("upstream", message, step_id=step.id) from None
         finally:
             timer.cancel()
+            run.in_flight(stop, False)
             rounds.close()
             run.add_usage(record, rounds.usage)
         if rounds.last is None:
@@ -447,6 +471,20 @@ class WorkflowEngine:
                 raise WorkflowFailed("workflow_output_invalid", f"the outputs do not match the workflow's outputs "
                                      f"schema: {error.message}", param="outputs")
         return outputs
+
+
+def _watch_cancel(cancelled: threading.Event, run: Run) -> threading.Event:
+    """A thread that cancels the run once `cancelled` is set; set the returned event when the run is over."""
+    over = threading.Event()
+
+    def watch() -> None:
+        while not over.is_set():
+            if cancelled.wait(0.2):
+                run.cancel()
+                return
+
+    threading.Thread(target=watch, daemon=True, name="workflow-cancel").start()
+    return over
 
 
 def _ms(started: float) -> float:
