@@ -560,8 +560,6 @@ def test_retries_then_success_and_a_continued_failure(gw):
     assert broken["error"]["code"] == "tool_error" and "broken" in broken["error"]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason="gateway bug: a failed step that continues records output null, "
-                                       "not its default")
 def test_a_continued_failure_records_its_default_as_output(gw):
     record = run(gw, "retrying", {"key": f"default-{time.monotonic_ns()}"})
     assert step(record, "broken")["output"] == {"fallback": True}

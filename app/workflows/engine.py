@@ -190,10 +190,12 @@ class WorkflowEngine:
             output = self._attempts(run, workflow, step, scope, record, depth)
         except WorkflowFailed as err:
             err.step_id = err.step_id or step.id
+            continues = err.code not in RUN_LEVEL and (step.on_error or workflow.defaults.on_error) == "continue"
             record.status, record.error = "failed", err.error()
+            record.output = step.default if continues else None
             record.duration_ms = _ms(record.started)
             run.emit("step.failed", step=record.public())
-            if err.code in RUN_LEVEL or (step.on_error or workflow.defaults.on_error) != "continue":
+            if not continues:
                 raise
             scope["steps"][step.id] = {"output": step.default, "status": "failed"}
             return step.default
