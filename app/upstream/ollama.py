@@ -45,21 +45,38 @@ class OllamaClient:
             headers["X-Request-ID"] = request_id
         data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
-        # A prepared request skips the Session's per-call merging of defaults the gateway never sets.
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method=method, url=self.base_url + path, headers=headers, data=data)
-        try:
-            response = self._session().send(prepared, stream=stream, timeout=(connect, timeout or self.read_timeout))
-        except requests.Timeout as err:
-            raise UpstreamTimeout(_timeout_message(err, self.base_url)) from None
-        except requests.RequestException as err:
-            raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}") from None
+        response = self._send(method, path, headers, data, stream=stream, connect=connect,
+                              read=timeout or self.read_timeout)
         if response.status_code >= 400:
             try:
                 raise from_ollama(_error_text(response), response.status_code)
             finally:
                 response.close()
         return response
+
+    def relay(self, method: str, path: str, *, data: bytes | None, content_type: str | None = None,
+              request_id: str | None = None) -> requests.Response:
+        """Send a client's body as it is and return Ollama's answer streamed, whatever its status.
+
+        Only a transport failure raises (UpstreamUnavailable, UpstreamTimeout); close the response when done.
+        """
+        headers = {"Content-Type": content_type} if content_type else {}
+        if request_id:
+            headers["X-Request-ID"] = request_id
+        return self._send(method, path, headers, data or None, stream=True, connect=self.connect_timeout,
+                          read=self.read_timeout)
+
+    def _send(self, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool, connect: float,
+              read: float) -> requests.Response:
+        # A prepared request skips the Session's per-call merging of defaults the gateway never sets.
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=self.base_url + path, headers=headers, data=data)
+        try:
+            return self._session().send(prepared, stream=stream, timeout=(connect, read))
+        except requests.Timeout as err:
+            raise UpstreamTimeout(_timeout_message(err, self.base_url)) from None
+        except requests.RequestException as err:
+            raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}") from None
 
     def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
         return self._json(self.request("GET", path, request_id=request_id, timeout=timeout))
