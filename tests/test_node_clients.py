@@ -29,3 +29,15 @@ def test_openai_node_responses_and_chat(gateway):
     assert events[0] == "response.created" and events[-1] == "response.completed"
     assert "response.output_text.delta" in events
     assert out["chat"] == "Hello! You said: hi"
+
+
+def test_the_vercel_ai_sdk_default_provider(gateway):
+    if not (NODE_DIR / "node_modules" / "ai").is_dir():
+        pytest.fail("tests/node's packages are needed: npm ci --prefix tests/node")
+    done = subprocess.run(["node", str(NODE_DIR / "vercel_ai.mjs"), gateway.url + "/v1"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["text"] == "Hello! You said: Hello from the AI SDK"
+    assert out["streamed"] == "Hello! You said: Stream from the AI SDK"
+    assert out["usage"]["inputTokens"] > 0 and out["usage"]["outputTokens"] > 0
