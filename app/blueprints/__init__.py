@@ -14,8 +14,9 @@ def register_blueprints(app: Flask) -> None:
     from . import mcp_admin
     from . import models
     from . import plugins
+    from . import responses
     from . import workflows
 
-    for module in (chat, embeddings, health, mcp_admin, models, plugins, workflows):
+    for module in (chat, embeddings, health, mcp_admin, models, plugins, responses, workflows):
         app.register_blueprint(module.bp)
     plugins.mount_plugin_routes(app, app.extensions[COMPONENTS_KEY].plugins)
