@@ -29,7 +29,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     """
     from . import access_log
     from . import auth
+    from . import cors
     from . import lifecycle
+    from . import openapi
     from . import proxies
     from . import ratelimit
     from . import request_id
@@ -90,7 +92,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
 
     request_id.init_app(app)
     access_log.init_app(app)
+    cors.init_app(app)  # preflights are answered before the rate limit and the key check
     ratelimit.init_app(app, limiter)  # before auth, so floods of bad keys are limited too
+    openapi.init_app(app)  # after the limiter, before auth: OPENAPI_PUBLIC serves the document without the key
     auth.init_app(app)
     register_error_handlers(app)
     register_blueprints(app)

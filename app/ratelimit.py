@@ -59,7 +59,7 @@ def init_app(app: Flask, limiter: Limiter) -> None:
 
     @app.before_request
     def _check_limit():
-        if request.path in PUBLIC_PATHS:  # health probes are never limited
+        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":  # health probes, CORS preflights
             return
         key = rate_limit_key()
         try:

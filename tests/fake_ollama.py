@@ -18,6 +18,10 @@ What a chat reply does is steered by directives in the last user message:
                         without tools, answer with the number of tool results seen
   [[cached N]]          (in the first user message) every done line reports N cached prompt tokens
 A model not in the catalogue answers 404 like Ollama. A last message with role "tool" gets "Tool said: ...".
+`/api/generate` takes the same directives in its `prompt` (tool calls aside) and answers in generate's shape
+(`response` per line); with a `suffix` the answer ends " [before SUFFIX]". Model management (`/api/pull`,
+`/api/create`, `/api/copy`, `/api/delete`, `/api/blobs/...`) and `/api/ps` answer minimally; `pull` streams its
+progress lines PULL_DELAY seconds apart.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ MODELS = [
 ]
 KNOWN = {m["model"] for m in MODELS} | {m["model"].split(":")[0] for m in MODELS if m["model"].endswith(":latest")}
 _DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?: ([^\]]*))?\]\]")
+PULL_DELAY = 0.2
 
 
 def now_stamp() -> str:
@@ -113,11 +118,35 @@ class FakeOllama:
                     return self._send(200, {"version": fake.version})
                 if self.path == "/api/tags":
                     return self._send(200, {"models": MODELS})
+                if self.path == "/api/ps":
+                    return self._send(200, {"models": [{**MODELS[0], "expires_at": "2099-01-01T00:00:00Z",
+                                                        "size_vram": MODELS[0]["size"], "context_length": 4096}]})
                 return self._send(404, "404 page not found", "text/plain")
+
+            def do_HEAD(self):
+                self._record(None)
+                found = self.path.startswith("/api/blobs/sha256:" + "0" * 8)
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_DELETE(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                self._record(body)
+                if self.path != "/api/delete":
+                    return self._send(404, "404 page not found", "text/plain")
+                name = (body or {}).get("model") or (body or {}).get("name")
+                if name not in KNOWN:
+                    return self._send(404, {"error": f"model '{name}' not found"})
+                return self._send(200, "", "text/plain")
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if self.path.startswith("/api/blobs/"):
+                    self._record({"bytes": len(raw)})
+                    return self._send(201, "", "text/plain")
                 try:
                     body = json.loads(raw or b"null")
                 except ValueError:
@@ -129,6 +158,21 @@ class FakeOllama:
                     return self._show(body)
                 if self.path == "/api/embed":
                     return self._embed(body)
+                if self.path == "/api/embeddings":
+                    if body.get("model") not in KNOWN:
+                        return self._send(404, {"error": f"model \"{body.get('model')}\" not found, try pulling it first"})
+                    return self._send(200, {"embedding": [0.5, -0.25, 0.125]})
+                if self.path == "/api/generate":
+                    return self._generate(body)
+                if self.path == "/api/pull":
+                    return self._pull(body)
+                if self.path == "/api/create":
+                    return self._progress(body, [{"status": "using existing layer sha256:" + "a" * 64},
+                                                 {"status": "writing manifest"}, {"status": "success"}], 0)
+                if self.path == "/api/copy":
+                    if body.get("source") not in KNOWN:
+                        return self._send(404, {"error": f"model '{body.get('source')}' not found"})
+                    return self._send(200, "", "text/plain")
                 if self.path == "/api/chat":
                     with fake.lock:
                         fake.chat_active += 1
@@ -159,6 +203,7 @@ class FakeOllama:
                 if model is None:
                     return self._send(404, {"error": f"model '{name}' not found"})
                 return self._send(200, {"modified_at": model["modified_at"], "details": model["details"],
+                                        "model_info": {"general.architecture": model["details"].get("family", "")},
                                         "capabilities": ["completion", "tools"]})
 
             def _embed(self, body):
@@ -168,6 +213,70 @@ class FakeOllama:
                 vectors = [[0.010071029, -0.0017594862, 0.05007221][: body.get("dimensions") or 3] for _ in texts]
                 return self._send(200, {"model": body["model"], "embeddings": vectors,
                                         "total_duration": 1000, "prompt_eval_count": 8 * len(texts)})
+
+            def _generate(self, body):
+                model = body.get("model", "")
+                if not model:
+                    return self._send(400, {"error": "model is required"})
+                if model not in KNOWN:
+                    return self._send(404, {"error": f"model '{model}' not found"})
+                prompt = body.get("prompt") or ""
+                directives = {m.group(1): (m.group(2) or "").split(" ", 1) for m in _DIRECTIVE.finditer(prompt)}
+                if "status" in directives:
+                    code, message = directives["status"][0], (directives["status"][1:] or ["boom"])[0]
+                    return self._send(int(code), {"error": message})
+                reply = "Hello! You said: " + _DIRECTIVE.sub("", prompt).strip()
+                if "reply" in directives:
+                    reply = " ".join(directives["reply"])
+                if body.get("suffix"):
+                    reply += f" [before {body['suffix']}]"
+                chat = self._lines({"model": model, "messages": [{"content": prompt}]}, reply, directives, [])
+                lines = []
+                for line in chat:
+                    message = line.pop("message")
+                    out = {**line, "response": message.get("content", "")}
+                    if message.get("thinking"):
+                        out["thinking"] = message["thinking"]
+                    if out.get("done"):
+                        out["context"] = [1, 2, 3]
+                    lines.append(out)
+                if body.get("stream") is False:
+                    merged = {**lines[-1], "response": "".join(ln["response"] for ln in lines),
+                              "created_at": now_stamp()}
+                    with fake.lock:
+                        fake.done_lines.append(merged)
+                    return self._send(200, merged)
+                self._stream(lines, directives)
+
+            def _pull(self, body):
+                name = body.get("model") or body.get("name") or ""
+                digest = "sha256:" + "d" * 64
+                lines = [{"status": "pulling manifest"}]
+                lines += [{"status": f"pulling {digest[7:19]}", "digest": digest, "total": 300, "completed": done}
+                          for done in (0, 100, 200, 300)]
+                lines += [{"status": "verifying sha256 digest"}, {"status": "writing manifest"}, {"status": "success"}]
+                if name.startswith("missing"):
+                    lines = [{"status": "pulling manifest"}, {"error": "pull model manifest: file does not exist"}]
+                return self._progress(body, lines, PULL_DELAY)
+
+            def _progress(self, body, lines, delay):
+                """Ollama's progress answer: NDJSON status lines, or the last one alone with stream false."""
+                if body.get("stream") is False:
+                    last = lines[-1]
+                    return self._send(500 if "error" in last else 200, last)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for i, line in enumerate(lines):
+                        if i and delay:
+                            time.sleep(delay)
+                        self._chunk(line)
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
 
             def _chat(self, body):
                 model = body.get("model", "")

@@ -21,14 +21,15 @@ def run_node(gateway, *extra: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_openai_node_responses_and_chat(gateway):
-    out = run_node(gateway)
+def test_openai_node_responses_completions_and_chat(gateway):
+    out = run_node(gateway, "completions")
     assert out["responses"]["status"] == "completed" and out["responses"]["text"] == "Hello! You said: Hello from node"
     assert out["responses"]["usage"]["total_tokens"] > 0
     events = out["responses_stream"]
     assert events[0] == "response.created" and events[-1] == "response.completed"
     assert "response.output_text.delta" in events
     assert out["chat"] == "Hello! You said: hi"
+    assert out["completions"]["text"] and out["completions"]["finish_reason"] == "stop"
 
 
 def test_the_vercel_ai_sdk_default_provider(gateway):

@@ -9,14 +9,16 @@ from ..extensions import COMPONENTS_KEY
 
 def register_blueprints(app: Flask) -> None:
     from . import chat
+    from . import completions
     from . import embeddings
     from . import health
     from . import mcp_admin
     from . import models
+    from . import native
     from . import plugins
     from . import responses
     from . import workflows
 
-    for module in (chat, embeddings, health, mcp_admin, models, plugins, responses, workflows):
+    for module in (chat, completions, embeddings, health, mcp_admin, models, native, plugins, responses, workflows):
         app.register_blueprint(module.bp)
     plugins.mount_plugin_routes(app, app.extensions[COMPONENTS_KEY].plugins)

@@ -10,6 +10,7 @@ from marshmallow import validate
 from marshmallow import validates_schema
 from marshmallow.fields import Nested
 
+from ..cors import parse_origins
 from ..mcp.config import MCPSettings
 from .fields import ByteSize
 from .fields import Duration
@@ -32,6 +33,13 @@ SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS")
 def _storage_uri(value: str) -> None:
     if "://" not in value:
         raise ValidationError("must be a storage URI such as memory:// or redis://localhost:6379")
+
+
+def _cors_origins(value: str) -> None:
+    try:
+        parse_origins(value)
+    except ValueError as err:
+        raise ValidationError(str(err)) from None
 
 
 def _positive(value: float) -> None:
@@ -75,6 +83,8 @@ class SettingsSchema(Schema):
     REASONING_CONTENT = Flag(load_default=False)
     TRUSTED_PROXIES = TrustedProxies(load_default=0)
     PLUGINS_ENABLED = Flag(load_default=True)
+    CORS_ORIGINS = Text(load_default="", validate=_cors_origins)
+    OPENAPI_PUBLIC = Flag(load_default=False)
     MCP = Nested(MCPSchema, load_default=MCPSettings)
     PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
     WORKFLOWS = Nested(WorkflowsSchema, load_default=WorkflowsSection)

@@ -1,0 +1,67 @@
+"""Ollama's native API passed through: the client's body up, Ollama's status, type and bytes back as they come."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import requests
+from loguru import logger
+from urllib3.exceptions import ReadTimeoutError
+
+from ..errors import UpstreamError
+from ..errors import UpstreamTimeout
+from .ollama import OllamaClient
+
+NDJSON = "application/x-ndjson"
+
+
+@dataclass
+class Relayed:
+    """Ollama's answer: `body` for a whole one, `chunks` (to be exhausted or closed) for an NDJSON stream."""
+
+    status: int
+    content_type: str | None
+    body: bytes = b""
+    chunks: Iterator[bytes] | None = None
+
+
+def relay(client: OllamaClient, method: str, path: str, data: bytes | None, *, content_type: str | None,
+          request_id: str | None) -> Relayed:
+    """Send one native request to Ollama; its errors come back as Ollama wrote them, with its status.
+
+    :raises UpstreamUnavailable, UpstreamTimeout: Ollama could not be reached, or went silent before answering.
+    """
+    response = client.relay(method, path, data=data, content_type=content_type, request_id=request_id)
+    kind = response.headers.get("Content-Type")
+    if kind and kind.split(";")[0].strip().lower() == NDJSON:
+        return Relayed(response.status_code, kind, chunks=_chunks(response))
+    try:
+        body = response.content
+    except requests.RequestException as err:
+        raise _mid_body(err) from None
+    finally:
+        response.close()
+    return Relayed(response.status_code, kind, body=body)
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """Each piece as Ollama sends it; a broken stream ends with an in-band `{"error"}` line, as Ollama's own do."""
+    try:
+        for piece in response.iter_content(chunk_size=None):
+            if piece:
+                yield piece
+    except requests.RequestException as err:
+        failure = _mid_body(err)
+        logger.bind(code=failure.code).warning("native stream failed after it started: {}", failure.message)
+        yield json.dumps({"error": failure.message}).encode() + b"\n"
+    finally:
+        response.close()
+
+
+def _mid_body(err: requests.RequestException) -> UpstreamError:
+    # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
+    if isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
+        return UpstreamTimeout("Ollama stopped sending for longer than TIMEOUT.")
+    return UpstreamError("The connection to Ollama broke during the reply.")
