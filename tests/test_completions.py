@@ -71,7 +71,7 @@ def test_stream_is_incremental_and_framed(gateway):
     first = json.loads(events[0][len(b"data: "):])
     assert first["choices"] == [{"text": "tok0 ", "index": 0, "logprobs": None, "finish_reason": None}]
     assert "usage" not in first
-    assert arrivals[0] < 0.5 and arrivals[-1] > 0.9, arrivals
+    assert arrivals[-1] - arrivals[0] > 0.6, arrivals  # the chunks came one by one, 0.2 s apart
 
 
 def test_stream_without_usage(client):

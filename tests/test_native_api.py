@@ -44,7 +44,7 @@ def test_chat_streams_each_line_as_it_comes(native, gateway):
         pieces.append(part.message.content)
     assert "".join(pieces) == "tok0 tok1 tok2 tok3 tok4 "
     assert len(arrivals) == 6
-    assert arrivals[0] < 0.5 and arrivals[-1] > 0.9, arrivals
+    assert arrivals[-1] - arrivals[0] > 0.6, arrivals  # the lines came one by one, 0.2 s apart, not at the end
 
 
 def test_generate_whole_and_streamed(native, gateway, fake_ollama):
@@ -150,7 +150,7 @@ def test_pull_progress_streams(native, secured):
         arrivals.append(time.monotonic() - start)
         statuses.append(progress.status)
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success" and len(statuses) == 8
-    assert arrivals[0] < 0.5 and arrivals[-1] > 1.2, arrivals
+    assert arrivals[-1] - arrivals[0] > 0.9, arrivals  # the progress came as it was made
 
 
 def test_model_management_is_loopback_only_without_admin_key(native, gateway, fake_ollama):

@@ -39,7 +39,7 @@ class Plugin:
         raise RuntimeError("the calculator exploded")
 
     def hang(self, arguments, ctx):
-        time.sleep(4)
+        time.sleep(8)
         return "too late"
 '''
 
@@ -249,7 +249,7 @@ def test_a_failing_or_hanging_tool_is_an_error_text_for_the_model(sdk, fake_olla
     started = time.monotonic()
     answer = ask(sdk, f"[[tool {tool} {{}}]]")
     assert answer.choices[0].message.content == f"Tool said: {expected}"
-    assert time.monotonic() - started < 3.5, "the request did not wait for the hanging tool"
+    assert time.monotonic() - started < 6, "the request did not wait for the hanging tool (8 s)"
     assert fake_ollama.last()["messages"][-1]["content"] == expected
 
 

@@ -525,7 +525,7 @@ def test_a_hook_past_its_timeout_is_a_504_at_once(gw, fake_ollama):
     elapsed = time.monotonic() - started
     error = plugin_error(response, 504, "plugin_timeout")
     assert "'faulty'" in error["message"] and "on_request" in error["message"] and "0.2s" in error["message"]
-    assert 0.2 <= elapsed < 1.5
+    assert 0.2 <= elapsed < 6, "not the hook's 10 s"
     assert len(fake_ollama.requests) == before
     assert content(post(gw, "after the timeout")) == "Hello! You said: after the timeout"
 
@@ -554,7 +554,7 @@ def test_fail_open_skips_the_failing_hook_with_a_warning(gw, fake_ollama, trigge
 def test_fail_open_timeout_is_skipped_too(gw):
     started = time.monotonic()
     assert content(post(gw, "[open:sleep] hi")) == "Hello! You said: [open:sleep] hi"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 6, "not the hook's 10 s"
 
 
 def test_fail_open_on_chunk_keeps_the_stream_whole(gw):

@@ -519,7 +519,7 @@ def test_foreach_parallelism_is_bounded(gw, fake_ollama):
     assert record["status"] == "completed", record["error"]
     assert step(record, "each")["output"] == ["tok0 tok1 tok2 "] * 6
     assert fake_ollama.chat_peak == 3  # never more than `parallel`, and it did run in parallel
-    assert elapsed < 6 * single * 0.6, (elapsed, single)
+    assert elapsed < 6 * single * 0.8, (elapsed, single)  # one after another would take 6 replies
 
 
 def test_loop_until_and_max_iterations(gw):
@@ -591,7 +591,7 @@ def test_max_runtime_closes_the_upstream_request(gw, fake_ollama):
     elapsed = time.monotonic() - started
     assert record["status"] == "failed"
     assert record["error"]["code"] == "workflow_timeout" and record["error"]["step_id"] == "slow"
-    assert 0.9 < elapsed < 2.0
+    assert 0.9 < elapsed < 4.0, "the deadline (1 s), not the 5 s reply"
     deadline = time.monotonic() + 2
     while fake_ollama.aborted == aborted and time.monotonic() < deadline:
         time.sleep(0.05)
