@@ -40,6 +40,7 @@ from ..translate.reply import new_completion_id
 from ..translate.reply import to_chat_completion
 from ..translate.request import to_ollama_chat
 from ..upstream.lines import UpstreamLines
+from ..upstream.lines import open_lines
 from ..upstream.ollama import OllamaClient
 from .rounds import Rounds
 from .synthetic import lines_of
@@ -269,17 +270,8 @@ class ChatPipeline:
         return _pieces(plugin, result)
 
     def open_lines(self, body: dict, request_id: str | None) -> UpstreamLines:
-        """POST the chat as a stream (Ollama always streams to us, so TIMEOUT is an idle timeout); the first
-        line is read before returning, so that an early failure keeps its HTTP status."""
-        response = self.client.request("POST", "/api/chat", body={**body, "stream": True}, request_id=request_id,
-                                       stream=True)
-        lines = UpstreamLines(response)
-        try:
-            lines.peek()
-        except BaseException:
-            lines.close()
-            raise
-        return lines
+        """One upstream round: the chat POSTed to Ollama as a stream, its first line read."""
+        return open_lines(self.client, "/api/chat", body, request_id)
 
 
 _END = object()

@@ -10,25 +10,14 @@ from ..translate.completions import new_completion_id
 from ..translate.completions import to_completion
 from ..translate.completions import to_ollama_generate
 from ..upstream.lines import UpstreamLines
+from ..upstream.lines import open_lines
 from ..upstream.ollama import OllamaClient
-
-
-def _open(client: OllamaClient, body: dict, request_id: str | None) -> UpstreamLines:
-    """Ollama always streams to us (TIMEOUT is an idle timeout); the first line is read at once, so that an early
-    failure keeps its HTTP status."""
-    lines = UpstreamLines(client.request("POST", "/api/generate", body=body, request_id=request_id, stream=True))
-    try:
-        lines.peek()
-    except BaseException:
-        lines.close()
-        raise
-    return lines
 
 
 def complete(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
     """The whole `text_completion`."""
     body = to_ollama_generate(req, stream=True, keep_alive=keep_alive)
-    with _open(client, body, request_id) as lines:
+    with open_lines(client, "/api/generate", body, request_id) as lines:
         pieces, done = [], {}
         for line in lines:
             pieces.append(line.get("response") or "")
@@ -40,7 +29,7 @@ def complete(client: OllamaClient, req: dict, request_id: str | None, keep_alive
 def stream(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> Iterator[dict]:
     """Open the stream now (errors before the first line raise here), then yield its chunks lazily."""
     body = to_ollama_generate(req, stream=True, keep_alive=keep_alive)
-    lines = _open(client, body, request_id)
+    lines = open_lines(client, "/api/generate", body, request_id)
     options = req.get("stream_options") or {}
     chunks = CompletionChunks(completion_id=new_completion_id(), created=int(time.time()),
                               model=lines.peek().get("model") or req["model"],

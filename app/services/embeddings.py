@@ -5,16 +5,18 @@ from __future__ import annotations
 import base64
 import struct
 
+from ..translate.request import keep_alive_of
 from ..upstream.ollama import OllamaClient
 
 
 def embed(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
     body: dict = {"model": req["model"], "input": req["input"] or [""]}
-    for name in ("dimensions", "truncate", "options", "keep_alive"):
+    for name in ("dimensions", "truncate", "options"):
         if req.get(name) is not None:
             body[name] = req[name]
-    if "keep_alive" not in body and keep_alive:
-        body["keep_alive"] = keep_alive
+    alive = keep_alive_of(req, keep_alive)
+    if alive is not None:
+        body["keep_alive"] = alive
     reply = client.post_json("/api/embed", body, request_id=request_id)
     as_base64 = (req.get("encoding_format") or "float").lower() == "base64"
     data = [{"object": "embedding", "index": i, "embedding": _encode(vector, as_base64)}

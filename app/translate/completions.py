@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 from .reply import FINGERPRINT
+from .request import keep_alive_of
 from .usage import Usage
 
 _OPTIONS = ("temperature", "top_p", "seed", "frequency_penalty", "presence_penalty", "stop")
@@ -25,9 +26,7 @@ def to_ollama_generate(req: dict, *, stream: bool, keep_alive: str = "") -> dict
         options["num_predict"] = req["max_tokens"]
     if options:
         body["options"] = options
-    alive = req.get("keep_alive")
-    if alive is None and keep_alive:
-        alive = keep_alive
+    alive = keep_alive_of(req, keep_alive)
     if alive is not None:
         body["keep_alive"] = alive
     return body

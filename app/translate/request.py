@@ -45,12 +45,16 @@ def to_ollama_chat(req: dict, *, stream: bool, keep_alive: str = "") -> dict:
         body["logprobs"] = True
         if req.get("top_logprobs") is not None:
             body["top_logprobs"] = req["top_logprobs"]
-    alive = req.get("keep_alive")
-    if alive is None and keep_alive:
-        alive = keep_alive
+    alive = keep_alive_of(req, keep_alive)
     if alive is not None:
         body["keep_alive"] = alive
     return body
+
+
+def keep_alive_of(req: dict, default: str) -> str | None:
+    """The request's `keep_alive`, else the gateway's KEEP_ALIVE (None: leave Ollama's own default)."""
+    alive = req.get("keep_alive")
+    return default or None if alive is None else alive
 
 
 def _reject_unsupported(req: dict) -> None:

@@ -74,3 +74,16 @@ class UpstreamLines:
         if "error" in line:
             raise from_ollama(str(line["error"]))
         return line
+
+
+def open_lines(client, path: str, body: dict, request_id: str | None) -> UpstreamLines:
+    """POST `body` as a stream (Ollama always streams to the gateway, so TIMEOUT is an idle timeout) and read the
+    first line before returning, so that an early failure still gets a real HTTP status."""
+    lines = UpstreamLines(client.request("POST", path, body={**body, "stream": True}, request_id=request_id,
+                                         stream=True))
+    try:
+        lines.peek()
+    except BaseException:
+        lines.close()
+        raise
+    return lines

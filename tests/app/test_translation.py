@@ -130,3 +130,17 @@ def test_tool_message_without_a_known_call_is_sent_without_a_name(chat):
     response, sent = chat({"model": "llama3.2", "messages": [{"role": "tool", "tool_call_id": "nope", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]})
     assert response.status_code == 200
     assert sent["messages"] == [{"role": "tool", "content": "a\nb", "tool_call_id": "nope"}]
+
+
+def test_the_keep_alive_setting_is_the_default_a_request_can_override(make_app, fake_ollama):
+    client = make_app(KEEP_ALIVE="10m").test_client()
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]}
+    for path, body, upstream in [("/v1/chat/completions", chat, "/api/chat"),
+                                 ("/v1/embeddings", {"model": "llama3.2", "input": "x"}, "/api/embed"),
+                                 ("/v1/completions", {"model": "llama3.2", "prompt": "x"}, "/api/generate")]:
+        assert client.post(path, json=body).status_code == 200
+        assert fake_ollama.last(upstream)["keep_alive"] == "10m", path
+        assert client.post(path, json={**body, "keep_alive": "-1"}).status_code == 200
+        assert fake_ollama.last(upstream)["keep_alive"] == "-1", path
+    assert make_app().test_client().post("/v1/chat/completions", json=chat).status_code == 200
+    assert "keep_alive" not in fake_ollama.last("/api/chat")
