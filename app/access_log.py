@@ -1,32 +1,50 @@
-"""One structured log line per request, written when the response (or stream) is finished."""
+"""One structured log line per request, written when the response (or stream) is finished; then the finishers
+registered with `app.tally.on_finish` (token budgets, metrics) read the same request's tally."""
 
 from __future__ import annotations
 
 import time
 
 from flask import Flask
+from flask import current_app
 from flask import g
 from flask import request
 from loguru import logger
 
+from . import tally as tallies
+
 
 def init_app(app: Flask) -> None:
-    app.before_request(_start_clock)
+    app.before_request(_begin)
     app.after_request(_log_on_close)
 
 
-def _start_clock() -> None:
-    g.started = time.perf_counter()
+def _begin() -> None:
+    tallies.begin()
 
 
 def _log_on_close(response):
-    started = g.get("started", time.perf_counter())
+    tally = g.get("tally") or tallies.begin()
+    rule = request.url_rule
+    route = rule.rule if rule is not None else "unmatched"
+    status = response.status_code
     fields = {"request_id": g.get("request_id"), "method": request.method, "path": request.path,
-              "status": response.status_code, "ip": request.remote_addr}
+              "status": status, "ip": request.remote_addr}
+    finishers = tallies.finishers(current_app)
 
     def write() -> None:
-        latency = round((time.perf_counter() - started) * 1000, 3)
-        logger.bind(**fields, latency_ms=latency).info("HTTP request")
+        latency = round((time.perf_counter() - tally.started) * 1000, 3)
+        extra = {}
+        if tally.key_name:
+            extra["key"] = tally.key_name
+        if tally.tokens:
+            extra["prompt_tokens"], extra["completion_tokens"] = tally.prompt_tokens, tally.completion_tokens
+        logger.bind(**fields, **extra, latency_ms=latency).info("HTTP request")
+        for finish in finishers:
+            try:
+                finish(tally, status, route)
+            except Exception:
+                logger.exception("request finisher failed")
 
     response.call_on_close(write)
     return response

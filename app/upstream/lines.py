@@ -11,6 +11,7 @@ from urllib3.exceptions import ReadTimeoutError
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import from_ollama
+from ..tally import current as current_tally
 
 
 class UpstreamLines:
@@ -25,6 +26,7 @@ class UpstreamLines:
         self.response = response
         self._lines = response.iter_lines()
         self._peeked: dict | None = None
+        self._tally = current_tally()  # the first line's time and the done line's token counts go here
 
     def __enter__(self) -> UpstreamLines:
         return self
@@ -73,6 +75,9 @@ class UpstreamLines:
             raise UpstreamError("upstream returned malformed stream data")
         if "error" in line:
             raise from_ollama(str(line["error"]))
+        self._tally.first_token()
+        if line.get("done"):
+            self._tally.add_usage(int(line.get("prompt_eval_count") or 0), int(line.get("eval_count") or 0))
         return line
 
 
