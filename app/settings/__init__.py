@@ -71,6 +71,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
         raise _error(err.messages, raw, source, origins) from None
     settings["CONFIG_FILE"] = config_file
     base_dir = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
+    if "RATE_LIMIT_STORAGE_URI" not in raw and settings["REDIS_URL"]:  # Redis, once named, holds the counts too
+        settings["RATE_LIMIT_STORAGE_URI"] = settings["REDIS_URL"]
     section = settings["PLUGINS"]
     if "PLUGINS_ENABLED" not in raw and section.enabled is not None:
         settings["PLUGINS_ENABLED"] = section.enabled

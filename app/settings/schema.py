@@ -35,6 +35,11 @@ def _storage_uri(value: str) -> None:
         raise ValidationError("must be a storage URI such as memory:// or redis://localhost:6379")
 
 
+def _redis_url(value: str) -> None:
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValidationError("must be a Redis URL such as redis://127.0.0.1:6379/0 (or empty for in-process state)")
+
+
 def _cors_origins(value: str) -> None:
     try:
         parse_origins(value)
@@ -58,6 +63,7 @@ class SettingsSchema(Schema):
     RATE_LIMIT_SCOPE = Text(load_default="ip", validate=validate.OneOf(["ip", "key", "global"]))
     RATE_LIMIT_STORAGE_URI = Text(load_default="memory://", validate=_storage_uri)
     RATE_LIMIT_FAIL_OPEN = Flag(load_default=True)
+    REDIS_URL = Text(load_default="", validate=_redis_url)
     DEBUG = Flag(load_default=False)
     HOST = Text(load_default="0.0.0.0", validate=validate.Length(min=1))
     PORT = Number(integer=True, load_default=11435, validate=validate.Range(min=1, max=65535))
