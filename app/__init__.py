@@ -20,6 +20,7 @@ class Components:
     plugins: Any
     tools: Any
     workflows: Any
+    redis: Any = None  # the RedisLink when REDIS_URL is set
 
 
 def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None = None) -> Flask:
@@ -47,6 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .services.mcp_runtime import MCPRuntime
     from .settings import load_settings
     from .settings import process_settings
+    from .store.bounded import RedisLRU
+    from .store.link import RedisLink
     from .tools.catalog import GatewayTools
     from .tools.runner import ToolRunner
     from .upstream.ollama import OllamaClient
@@ -67,13 +70,20 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
 
     ollama = OllamaClient(settings["OLLAMA_HOST"], connect_timeout=settings["CONNECT_TIMEOUT"],
                           read_timeout=settings["TIMEOUT"])
+    redis = None
+    if settings["REDIS_URL"]:
+        redis = RedisLink(settings["REDIS_URL"])
+        lifecycle.register(app, "redis", stop=redis.close)
     cache = None
     if settings["CACHE_ENABLED"]:
-        cache = AnswerCache(TTLCache(settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]))
+        entries, ttl = settings["CACHE_MAX_ENTRIES"], settings["CACHE_TTL"]
+        cache = AnswerCache(TTLCache(entries, ttl) if redis is None else RedisLRU(redis, "llamagate:cache", entries, ttl))
     plugins = PluginRegistry(settings.get("PLUGINS") or PluginsSettings())
     lifecycle.register(app, "plugins", stop=plugins.close)
     mcp_settings = settings["MCP"]
     mcp = MCPRuntime(app, mcp_settings, reserved_names=frozenset(plugins.plugins))
+    if redis is not None and mcp_settings.enabled:
+        mcp.share_changes(redis)
     # Enough threads for every request thread to run a full round of tool calls at once (made only as needed).
     runner = ToolRunner(mcp, plugins, mcp_settings, tick=settings["STREAM_KEEPALIVE"],
                         max_workers=settings["THREADS"] * mcp_settings.max_tool_calls_per_round)
@@ -88,7 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
                                keep_alive=settings["STREAM_KEEPALIVE"])
     chat.workflows = workflows
     app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp,
-                                                plugins=plugins, tools=tools, workflows=workflows)
+                                                plugins=plugins, tools=tools, workflows=workflows, redis=redis)
 
     request_id.init_app(app)
     access_log.init_app(app)

@@ -83,6 +83,13 @@ class RateLimited(APIError):
     code = "rate_limit_exceeded"
 
 
+class SharedStateUnavailable(APIError):
+    """A change that must reach every worker cannot be shared because Redis is unreachable."""
+
+    status = 503
+    code = "shared_state_unavailable"
+
+
 class UpstreamError(APIError):
     status = 502
     code = "upstream_error"

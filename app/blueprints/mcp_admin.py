@@ -1,8 +1,9 @@
 """The MCP admin API under /v1/mcp: servers and their tools, resources and prompts; runtime changes; direct calls.
 
 Reading needs the general API key only. Changing (add, delete, restart, refresh, execute) needs the admin key, or a
-loopback client while ADMIN_API_KEY is unset (`app.auth.require_admin`). A change to the servers lives in the worker
-that made it, so with WORKERS > 1 such changes are refused: configure the servers in the YAML file instead.
+loopback client while ADMIN_API_KEY is unset (`app.auth.require_admin`). With REDIS_URL a change to the servers reaches
+every worker and instance (`app.services.mcp_changes`); without it a change lives in the worker that made it, so with
+WORKERS > 1 such changes are refused: configure the servers in the YAML file instead.
 """
 
 from __future__ import annotations
@@ -117,9 +118,8 @@ def server_health(name: str):
 @changing()
 def add_server():
     mcp = components().mcp
-    cfg = mcp.server_from_entry(load_json(_entry_schema))
-    pool = mcp.ensure_pool()
-    pool.add_server(cfg)
+    cfg = mcp.add_server(load_json(_entry_schema))
+    pool = mcp.pool
     if cfg.enabled:
         pool.wait_ready(cfg.timeout + READY_WAIT_EXTRA, [cfg.name])  # answer after the first connection attempt
     logger.bind(mcp_server=cfg.name, ip=request.remote_addr).info("MCP server {} added at runtime", cfg.name)
@@ -129,7 +129,7 @@ def add_server():
 @bp.delete("/servers/<name>")
 @changing()
 def delete_server(name: str):
-    _pool_for(name).remove_server(name)
+    components().mcp.remove_server(name)
     logger.bind(mcp_server=name, ip=request.remote_addr).info("MCP server {} removed at runtime", name)
     return jsonify({"name": name, "deleted": True})
 
@@ -137,13 +137,13 @@ def delete_server(name: str):
 @bp.post("/servers/<name>/restart")
 @changing()
 def restart_server(name: str):
-    return jsonify(_pool_for(name).restart(name))
+    return jsonify(components().mcp.act("restart", name))
 
 
 @bp.post("/servers/<name>/refresh")
 @changing()
 def refresh_server(name: str):
-    return jsonify(_pool_for(name).refresh(name))
+    return jsonify(components().mcp.act("refresh", name))
 
 
 @bp.post("/execute")

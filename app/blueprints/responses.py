@@ -18,6 +18,8 @@ from ..errors import NotFound
 from ..extensions import components
 from ..pipeline import Whole
 from ..services.responses import ResponseStore
+from ..services.responses import SharedResponseStore
+from ..store.bounded import RedisLRU
 from ..streaming import sse_response
 from ..translate.responses import StreamEvents
 from ..translate.responses import from_completion
@@ -72,7 +74,7 @@ def delete_response(response_id: str):
     return jsonify({"id": response_id, "object": "response.deleted", "deleted": True})
 
 
-def _events(events: StreamEvents, chunks: Iterator, store: ResponseStore, body: dict,
+def _events(events: StreamEvents, chunks: Iterator, store: ResponseStore | SharedResponseStore, body: dict,
             conversation: list[dict]) -> Iterator[bytes]:
     """The typed SSE events; a failure part-way is an `error` event, then `response.failed`."""
     try:
@@ -99,7 +101,7 @@ def _events(events: StreamEvents, chunks: Iterator, store: ResponseStore, body: 
     _keep(store, body, events.response, conversation, message)
 
 
-def _keep(store: ResponseStore, body: dict, response: dict, conversation: list[dict], message: dict) -> None:
+def _keep(store: ResponseStore | SharedResponseStore, body: dict, response: dict, conversation: list[dict], message: dict) -> None:
     if body.get("store", True) is False:
         return
     turn = {"role": "assistant", "content": message.get("content")}
@@ -112,8 +114,10 @@ def _frame(event: dict) -> bytes:
     return f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n".encode()
 
 
-def _store() -> ResponseStore:
+def _store() -> ResponseStore | SharedResponseStore:
     store = current_app.extensions.get(STORE_KEY)
     if store is None:
-        store = current_app.extensions.setdefault(STORE_KEY, ResponseStore())
+        redis = components().redis
+        made = ResponseStore() if redis is None else SharedResponseStore(RedisLRU(redis, "llamagate:responses", 1000))
+        store = current_app.extensions.setdefault(STORE_KEY, made)
     return store

@@ -244,6 +244,11 @@ class MCPPool(ContentAPI):
             self._run(_start(server), 5.0)
         return server.snapshot()
 
+    def names(self) -> frozenset[str]:
+        """The servers configured or added, running or not."""
+        with self._lock:
+            return frozenset(self._configs)
+
     def remove_server(self, name: str) -> None:
         """Disconnect and forget a server.
 

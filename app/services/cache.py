@@ -1,4 +1,5 @@
-"""The answer cache: whole chat answers in an in-memory LRU store with a TTL, shared by one worker's threads."""
+"""The answer cache: whole chat answers in an LRU store with a TTL, in-process (one worker's threads) or in Redis
+(`app.store.bounded.RedisLRU`: every worker and instance)."""
 
 from __future__ import annotations
 
@@ -58,10 +59,11 @@ class AnswerCache:
     """Whole chat answers, kept serialized without `id` and `created`, found by canonical key.
 
     A request body seen before also finds its answer by its exact bytes, which skips parsing,
-    validation and translation on a hit; that alias is only stored after a validated, cached answer.
+    validation and translation on a hit; that second entry is only stored after a validated, cached answer,
+    and holds the answer itself so that a hit is one lookup (one Redis round trip).
     """
 
-    def __init__(self, store: TTLCache):
+    def __init__(self, store):
         self.store = store
 
     @staticmethod
@@ -73,14 +75,14 @@ class AnswerCache:
         return None if tail is None else _with_identity(tail)
 
     def get_by_body(self, raw: bytes) -> bytes | None:
-        key = self.store.get(self.body_key(raw))
-        return None if key is None else self.get(key)
+        return self.get(self.body_key(raw))
 
     def put(self, key: str, answer: dict, raw: bytes | None = None) -> None:
         rest = {k: v for k, v in answer.items() if k not in ("id", "created")}
-        self.store.put(key, json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode())
+        tail = json.dumps(rest, ensure_ascii=False, separators=(",", ":")).encode()
+        self.store.put(key, tail)
         if raw is not None:
-            self.store.put(self.body_key(raw), key)
+            self.store.put(self.body_key(raw), tail)
 
 
 def _with_identity(tail: bytes) -> bytes:

@@ -11,6 +11,8 @@ from .. import lifecycle
 from ..errors import Conflict
 from ..errors import InvalidRequest
 from ..errors import PermissionDenied
+from ..mcp.errors import ServerExists
+from ..mcp.errors import ServerNotFound
 from .resources import inject_resources
 
 # Total size of the mcp:// resources one request may attach, as a multiple of one resource's cap.
@@ -26,6 +28,7 @@ class MCPRuntime:
         self.reserved_names = reserved_names  # plugin names: tool names must not collide with theirs
         self._pool = None
         self._lock = threading.Lock()
+        self.changes = None  # the MCPChangeFeed that shares runtime changes, when REDIS_URL is set
         if settings.enabled and settings.servers:
             self.ensure_pool()
 
@@ -55,6 +58,46 @@ class MCPRuntime:
         cap = self.settings.max_tool_result_size
         messages = inject_resources(req["messages"], pool, max_bytes=cap, total_bytes=cap * _RESOURCES_PER_REQUEST)
         return req if messages is req["messages"] else {**req, "messages": messages}
+
+    def share_changes(self, link) -> None:
+        """Share runtime changes with every worker and instance through Redis (`link`), and apply theirs."""
+        from .mcp_changes import MCPChangeFeed
+
+        self.changes = MCPChangeFeed(link, self)
+        lifecycle.register(self.app, "mcp-changes", start=self.changes.start, stop=self.changes.stop)
+
+    def add_server(self, entry: dict):
+        """Add a server that arrived over the admin API: here, and through Redis in every worker. Returns its config.
+
+        :raises InvalidRequest, PermissionDenied, Conflict: see `server_from_entry`; ServerExists for a name in use.
+        """
+        cfg = self.server_from_entry(entry)
+        pool = self.ensure_pool()
+        if cfg.name in pool.names():
+            raise ServerExists(f"MCP server {cfg.name!r} already exists", server=cfg.name)
+        if self.changes is not None:
+            self.changes.publish(cfg.name, entry)
+        pool.add_server(cfg)
+        return cfg
+
+    def remove_server(self, name: str) -> None:
+        """Remove a server here and through Redis in every worker. :raises ServerNotFound:"""
+        pool = self._pool
+        if pool is None or name not in pool.names():
+            raise ServerNotFound(f"no MCP server named {name!r}", server=name)
+        if self.changes is not None:
+            self.changes.publish(name, None)
+        pool.remove_server(name)
+
+    def act(self, action: str, name: str) -> dict:
+        """`restart` or `refresh` server `name` in this worker, and ask the others to do the same."""
+        pool = self._pool
+        if pool is None:
+            raise ServerNotFound(f"no MCP server named {name!r}", server=name)
+        state = getattr(pool, action)(name)
+        if self.changes is not None:
+            self.changes.announce(action, name)
+        return state
 
     def server_from_entry(self, entry: dict):
         """A server entry that arrived over the admin API, checked like the file's (without ${VAR}).

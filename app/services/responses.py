@@ -1,10 +1,14 @@
-"""The bounded store of recent Responses API answers, for `previous_response_id` and GET/DELETE by id."""
+"""The bounded store of recent Responses API answers, for `previous_response_id` and GET/DELETE by id: this worker's
+memory, or with REDIS_URL a map in Redis that every worker and instance shares."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from ..store.bounded import RedisLRU
 
 
 @dataclass(frozen=True)
@@ -14,7 +18,7 @@ class StoredResponse:
 
 
 class ResponseStore:
-    """The last `max_entries` responses of this worker, oldest dropped first."""
+    """The last `max_entries` responses, oldest dropped first."""
 
     def __init__(self, max_entries: int = 1000):
         self.max_entries = max_entries
@@ -34,3 +38,24 @@ class ResponseStore:
     def delete(self, response_id: str) -> bool:
         with self._lock:
             return self._entries.pop(response_id, None) is not None
+
+
+class SharedResponseStore:
+    """The same store kept in Redis; while Redis is unreachable, responses are not kept and not found."""
+
+    def __init__(self, shared: RedisLRU):
+        self.shared = shared
+
+    def put(self, response: dict, messages: list[dict]) -> None:
+        value = json.dumps({"response": response, "messages": messages}, ensure_ascii=False, separators=(",", ":"))
+        self.shared.put(response["id"], value)
+
+    def get(self, response_id: str) -> StoredResponse | None:
+        raw = self.shared.get(response_id)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return StoredResponse(data["response"], tuple(data["messages"]))
+
+    def delete(self, response_id: str) -> bool:
+        return self.shared.delete(response_id)
