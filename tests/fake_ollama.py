@@ -22,6 +22,9 @@ A model not in the catalogue answers 404 like Ollama. A last message with role "
 (`response` per line); with a `suffix` the answer ends " [before SUFFIX]". Model management (`/api/pull`,
 `/api/create`, `/api/copy`, `/api/delete`, `/api/blobs/...`) and `/api/ps` answer minimally; `pull` streams its
 progress lines PULL_DELAY seconds apart.
+
+Each instance may have its own catalogue (`models=[model_entry("name:tag"), ...]`), a fixed `port` (to come back
+where it was after `kill()`, which also drops open connections), and a `delay` before every chat answer.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import string
 import threading
 import time
@@ -47,7 +51,20 @@ MODELS = [
     {"name": "hf.co/org/repo:q4", "model": "hf.co/org/repo:q4", "modified_at": "2026-01-02T03:04:05Z",
      "size": 1, "digest": "c" * 64, "details": {}},
 ]
-KNOWN = {m["model"] for m in MODELS} | {m["model"].split(":")[0] for m in MODELS if m["model"].endswith(":latest")}
+
+
+def known_names(models: list[dict]) -> set[str]:
+    """The names a catalogue answers to: each model, and `name` for `name:latest`."""
+    return {m["model"] for m in models} | {m["model"].split(":")[0] for m in models if m["model"].endswith(":latest")}
+
+
+def model_entry(name: str) -> dict:
+    """A minimal `/api/tags` entry for a model called `name`."""
+    return {"name": name, "model": name, "modified_at": "2026-02-03T04:05:06Z", "size": 1, "digest": "e" * 64,
+            "details": {"family": name.split(":")[0]}}
+
+
+KNOWN = known_names(MODELS)
 _DIRECTIVE = re.compile(r"\[\[(\w[\w-]*)(?: ([^\]]*))?\]\]")
 PULL_DELAY = 0.2
 
@@ -71,8 +88,13 @@ class _QuietServer(ThreadingHTTPServer):
 class FakeOllama:
     """Runs in a thread on 127.0.0.1; records what it was sent."""
 
-    def __init__(self, version: str = "0.12.10"):
+    def __init__(self, version: str = "0.12.10", *, models: list[dict] | None = None, port: int = 0,
+                 delay: float = 0.0):
         self.version = version
+        self.models = MODELS if models is None else models
+        self.known = known_names(self.models)
+        self.delay = delay  # seconds before each /api/chat answer starts
+        self.connections: set = set()  # sockets of the requests being served, for kill()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
         self.done_lines: list[dict] = []  # every done line sent, in order
@@ -81,7 +103,7 @@ class FakeOllama:
         self.chat_active = 0  # /api/chat requests being answered now
         self.chat_peak = 0  # the most at once since the last reset_peak()
         self.lock = threading.Lock()
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", port), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -92,6 +114,22 @@ class FakeOllama:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def kill(self) -> None:
+        """Stop listening and drop every open connection, like a crashed Ollama."""
+        self.stop()
+        with self.lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def count(self, path: str = "/api/chat") -> int:
+        """How many requests to `path` this instance received."""
+        with self.lock:
+            return sum(1 for r in self.requests if r["path"] == path)
 
     def reset_peak(self) -> None:
         with self.lock:
@@ -110,6 +148,16 @@ class FakeOllama:
             def log_message(self, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                with fake.lock:
+                    fake.connections.add(self.connection)
+
+            def finish(self):
+                with fake.lock:
+                    fake.connections.discard(self.connection)
+                super().finish()
+
             def do_GET(self):
                 self._record(None)
                 if self.path == "/":
@@ -117,10 +165,10 @@ class FakeOllama:
                 if self.path == "/api/version":
                     return self._send(200, {"version": fake.version})
                 if self.path == "/api/tags":
-                    return self._send(200, {"models": MODELS})
+                    return self._send(200, {"models": fake.models})
                 if self.path == "/api/ps":
-                    return self._send(200, {"models": [{**MODELS[0], "expires_at": "2099-01-01T00:00:00Z",
-                                                        "size_vram": MODELS[0]["size"], "context_length": 4096}]})
+                    return self._send(200, {"models": [{**m, "expires_at": "2099-01-01T00:00:00Z", "size_vram": m["size"],
+                                                        "context_length": 4096} for m in fake.models[:1]]})
                 return self._send(404, "404 page not found", "text/plain")
 
             def do_HEAD(self):
@@ -137,7 +185,7 @@ class FakeOllama:
                 if self.path != "/api/delete":
                     return self._send(404, "404 page not found", "text/plain")
                 name = (body or {}).get("model") or (body or {}).get("name")
-                if name not in KNOWN:
+                if name not in fake.known:
                     return self._send(404, {"error": f"model '{name}' not found"})
                 return self._send(200, "", "text/plain")
 
@@ -159,7 +207,7 @@ class FakeOllama:
                 if self.path == "/api/embed":
                     return self._embed(body)
                 if self.path == "/api/embeddings":
-                    if body.get("model") not in KNOWN:
+                    if body.get("model") not in fake.known:
                         return self._send(404, {"error": f"model \"{body.get('model')}\" not found, try pulling it first"})
                     return self._send(200, {"embedding": [0.5, -0.25, 0.125]})
                 if self.path == "/api/generate":
@@ -170,7 +218,7 @@ class FakeOllama:
                     return self._progress(body, [{"status": "using existing layer sha256:" + "a" * 64},
                                                  {"status": "writing manifest"}, {"status": "success"}], 0)
                 if self.path == "/api/copy":
-                    if body.get("source") not in KNOWN:
+                    if body.get("source") not in fake.known:
                         return self._send(404, {"error": f"model '{body.get('source')}' not found"})
                     return self._send(200, "", "text/plain")
                 if self.path == "/api/chat":
@@ -178,6 +226,8 @@ class FakeOllama:
                         fake.chat_active += 1
                         fake.chat_peak = max(fake.chat_peak, fake.chat_active)
                     try:
+                        if fake.delay:
+                            time.sleep(fake.delay)
                         return self._chat(body)
                     finally:
                         with fake.lock:
@@ -199,7 +249,7 @@ class FakeOllama:
 
             def _show(self, body):
                 name = body.get("model") or body.get("name") or ""
-                model = next((m for m in MODELS if name in (m["model"], m["model"].split(":")[0])), None)
+                model = next((m for m in fake.models if name in (m["model"], m["model"].split(":")[0])), None)
                 if model is None:
                     return self._send(404, {"error": f"model '{name}' not found"})
                 return self._send(200, {"modified_at": model["modified_at"], "details": model["details"],
@@ -207,7 +257,7 @@ class FakeOllama:
                                         "capabilities": ["completion", "tools"]})
 
             def _embed(self, body):
-                if body.get("model") not in KNOWN:
+                if body.get("model") not in fake.known:
                     return self._send(404, {"error": f"model \"{body.get('model')}\" not found, try pulling it first"})
                 texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
                 vectors = [[0.010071029, -0.0017594862, 0.05007221][: body.get("dimensions") or 3] for _ in texts]
@@ -218,7 +268,7 @@ class FakeOllama:
                 model = body.get("model", "")
                 if not model:
                     return self._send(400, {"error": "model is required"})
-                if model not in KNOWN:
+                if model not in fake.known:
                     return self._send(404, {"error": f"model '{model}' not found"})
                 prompt = body.get("prompt") or ""
                 directives = {m.group(1): (m.group(2) or "").split(" ", 1) for m in _DIRECTIVE.finditer(prompt)}
@@ -282,7 +332,7 @@ class FakeOllama:
                 model = body.get("model", "")
                 if not model:
                     return self._send(400, {"error": "model is required"})
-                if model not in KNOWN:
+                if model not in fake.known:
                     return self._send(404, {"error": f"model '{model}' not found"})
                 messages = body.get("messages") or []
                 last = messages[-1] if messages else {}

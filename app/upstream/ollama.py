@@ -40,19 +40,9 @@ class OllamaClient:
     def request(self, method: str, path: str, *, body: Any = None, request_id: str | None = None,
                 stream: bool = False, timeout: float | None = None) -> requests.Response:
         """Send one request; a non-2xx answer or a transport failure raises the mapped APIError."""
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
-        response = self._send(method, path, headers, data, stream=stream, connect=connect,
-                              read=timeout or self.read_timeout)
-        if response.status_code >= 400:
-            try:
-                raise from_ollama(_error_text(response), response.status_code)
-            finally:
-                response.close()
-        return response
+        headers, data = encode(body, request_id)
+        connect, read = self.timeouts(timeout)
+        return raise_for_status(self._send(method, path, headers, data, stream=stream, connect=connect, read=read))
 
     def relay(self, method: str, path: str, *, data: bytes | None, content_type: str | None = None,
               request_id: str | None = None) -> requests.Response:
@@ -60,41 +50,79 @@ class OllamaClient:
 
         Only a transport failure raises (UpstreamUnavailable, UpstreamTimeout); close the response when done.
         """
-        headers = {"Content-Type": content_type} if content_type else {}
-        if request_id:
-            headers["X-Request-ID"] = request_id
-        return self._send(method, path, headers, data or None, stream=True, connect=self.connect_timeout,
-                          read=self.read_timeout)
+        return self._send(method, path, relay_headers(content_type, request_id), data or None, stream=True,
+                          connect=self.connect_timeout, read=self.read_timeout)
 
-    def _send(self, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool, connect: float,
-              read: float) -> requests.Response:
+    def timeouts(self, timeout: float | None) -> tuple[float, float]:
+        """(connect, read) seconds for a call with an optional overall `timeout`."""
+        connect = min(self.connect_timeout, timeout) if timeout else self.connect_timeout
+        return connect, timeout or self.read_timeout
+
+    def send(self, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool, connect: float,
+             read: float) -> requests.Response:
+        """The bare round trip, raising requests' own exceptions (`transport_error` maps them)."""
         # A prepared request skips the Session's per-call merging of defaults the gateway never sets.
         prepared = requests.PreparedRequest()
         prepared.prepare(method=method, url=self.base_url + path, headers=headers, data=data)
+        return self._session().send(prepared, stream=stream, timeout=(connect, read))
+
+    def transport_error(self, err: requests.RequestException) -> UpstreamError:
+        """The APIError for a round trip that failed."""
+        if isinstance(err, requests.Timeout):
+            return UpstreamTimeout(_timeout_message(err, self.base_url))
+        return UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}")
+
+    def _send(self, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool, connect: float,
+              read: float) -> requests.Response:
         try:
-            return self._session().send(prepared, stream=stream, timeout=(connect, read))
-        except requests.Timeout as err:
-            raise UpstreamTimeout(_timeout_message(err, self.base_url)) from None
+            return self.send(method, path, headers, data, stream=stream, connect=connect, read=read)
         except requests.RequestException as err:
-            raise UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}") from None
+            raise self.transport_error(err) from None
 
     def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return self._json(self.request("GET", path, request_id=request_id, timeout=timeout))
+        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout))
 
     def post_json(self, path: str, body: Any, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return self._json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout))
+        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout))
 
-    @staticmethod
-    def _json(response: requests.Response) -> dict:
+
+def encode(body: Any, request_id: str | None) -> tuple[dict, bytes | None]:
+    """The headers and bytes of a JSON request (no body for a GET)."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return headers, data
+
+
+def relay_headers(content_type: str | None, request_id: str | None) -> dict:
+    headers = {"Content-Type": content_type} if content_type else {}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return headers
+
+
+def raise_for_status(response: requests.Response) -> requests.Response:
+    """The response when it is not an error; else it is closed and Ollama's error raised as an APIError."""
+    if response.status_code >= 400:
         try:
-            data = response.json()
-        except (ValueError, requests.RequestException) as err:
-            if isinstance(err, requests.Timeout):
-                raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
-            raise UpstreamError("Ollama returned a reply that is not JSON") from None
-        if not isinstance(data, dict):
-            raise UpstreamError("Ollama returned a reply that is not a JSON object")
-        return data
+            raise from_ollama(_error_text(response), response.status_code)
+        finally:
+            response.close()
+    return response
+
+
+def read_json(response: requests.Response) -> dict:
+    """A whole reply's JSON object; not JSON (or a stalled body) raises UpstreamError (UpstreamTimeout)."""
+    try:
+        data = response.json()
+    except (ValueError, requests.RequestException) as err:
+        if isinstance(err, requests.Timeout):
+            raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
+        raise UpstreamError("Ollama returned a reply that is not JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamError("Ollama returned a reply that is not a JSON object")
+    return data
 
 
 def _reason(err: Exception) -> str:
