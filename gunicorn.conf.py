@@ -7,9 +7,12 @@ gunicorn runs this file again on SIGHUP, which loads them afresh for the new wor
 """
 
 import errno
+import glob
 import os
+import shutil
 import socket
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -79,6 +82,30 @@ def on_starting(server):
             os._exit(1)
         finally:
             probe.close()
+    _prepare_metrics_dir()
+
+
+# Prometheus multiprocess mode: each worker writes its counts to files in PROMETHEUS_MULTIPROC_DIR and /metrics sums
+# them. The variable must be set before prometheus_client is first imported, which the master does not do before
+# on_starting; the workers inherit it. Without one set by the operator, each start makes a private directory.
+_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+_METRICS_DIR_MADE = "LLAMAGATE_METRICS_DIR_MADE"  # the directory this master made (and removes at exit)
+
+
+def _prepare_metrics_dir():
+    """A fresh private directory (in /dev/shm when there is one), or the operator's emptied of a past run's files."""
+    path = os.environ.get(_METRICS_DIR)
+    if path:
+        try:
+            os.makedirs(path, exist_ok=True)
+            for stale in glob.glob(os.path.join(path, "*.db")):
+                os.remove(stale)
+        except OSError as err:
+            print(f"llamagate: cannot use {_METRICS_DIR}={path}: {err.strerror}", file=sys.stderr, flush=True)
+            os._exit(1)
+        return
+    path = tempfile.mkdtemp(prefix="llamagate-metrics-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    os.environ[_METRICS_DIR] = os.environ[_METRICS_DIR_MADE] = path
 
 
 def when_ready(server):
@@ -130,6 +157,16 @@ def worker_int(worker):
         worker.log.debug("thread %s (%s):\n%s", names.get(ident, "?"), ident, stack)
 
 
+def child_exit(server, worker):
+    """In the master, once a worker has gone (however it ended): its gauges leave the livesum totals."""
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+    except Exception:
+        server.log.exception("clearing a dead worker's metrics failed")
+
+
 def worker_exit(server, worker):
     """Runs in the worker once in-flight requests have drained (or SHUTDOWN_TIMEOUT passed)."""
     try:
@@ -146,6 +183,9 @@ def worker_exit(server, worker):
 
 
 def on_exit(server):
+    made = os.environ.get(_METRICS_DIR_MADE)
+    if made and made == os.environ.get(_METRICS_DIR):
+        shutil.rmtree(made, ignore_errors=True)
     from loguru import logger
 
     logger.complete()

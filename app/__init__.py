@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from . import proxies
     from . import ratelimit
     from . import request_id
+    from .blueprints import metrics as metrics_endpoint
     from .blueprints import register_blueprints
     from .errors import register_error_handlers
     from .extensions import COMPONENTS_KEY
@@ -86,7 +87,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
         mcp.share_changes(redis)
     # Enough threads for every request thread to run a full round of tool calls at once (made only as needed).
     runner = ToolRunner(mcp, plugins, mcp_settings, tick=settings["STREAM_KEEPALIVE"],
-                        max_workers=settings["THREADS"] * mcp_settings.max_tool_calls_per_round)
+                        max_workers=settings["THREADS"] * mcp_settings.max_tool_calls_per_round,
+                        count_calls=settings["METRICS_ENABLED"])
     lifecycle.register(app, "tool-runner", stop=runner.shutdown)
     tools = GatewayTools(mcp, plugins, mcp_settings, runner)
     chat = ChatPipeline(ollama, cache, mcp, tools, plugins, keep_alive=settings["KEEP_ALIVE"],
@@ -105,6 +107,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     cors.init_app(app)  # preflights are answered before the rate limit and the key check
     ratelimit.init_app(app, limiter)  # before auth, so floods of bad keys are limited too
     openapi.init_app(app)  # after the limiter, before auth: OPENAPI_PUBLIC serves the document without the key
+    metrics_endpoint.init_app(app)  # the same for METRICS_PUBLIC and /metrics; counts each finished request
     auth.init_app(app)
     register_error_handlers(app)
     register_blueprints(app)

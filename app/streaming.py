@@ -10,6 +10,7 @@ from flask import stream_with_context
 from loguru import logger
 
 from .errors import APIError
+from .metrics import open_stream
 
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -48,6 +49,6 @@ def sse_events(chunks: Iterator[dict | bytes]) -> Iterator[bytes]:
 
 
 def sse_response(events: Iterator[bytes], headers: dict | None = None) -> Response:
-    """Stream `events` unbuffered; the request context stays available to the generator."""
-    return Response(stream_with_context(events), mimetype="text/event-stream",
+    """Stream `events` unbuffered, counted in OPEN_STREAMS; the request context stays available to the generator."""
+    return Response(stream_with_context(open_stream(events)), mimetype="text/event-stream",
                     headers={**SSE_HEADERS, **(headers or {})})

@@ -13,6 +13,7 @@ def register_blueprints(app: Flask) -> None:
     from . import embeddings
     from . import health
     from . import mcp_admin
+    from . import metrics
     from . import models
     from . import native
     from . import plugins
@@ -21,4 +22,6 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (chat, completions, embeddings, health, mcp_admin, models, native, plugins, responses, workflows):
         app.register_blueprint(module.bp)
+    if app.config["METRICS_ENABLED"]:  # else /metrics is a 404
+        app.register_blueprint(metrics.bp)
     plugins.mount_plugin_routes(app, app.extensions[COMPONENTS_KEY].plugins)

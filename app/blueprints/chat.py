@@ -11,6 +11,7 @@ from ..extensions import components
 from ..pipeline import Whole
 from ..streaming import sse_events
 from ..streaming import sse_response
+from ..tally import current as current_tally
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")
 
@@ -21,6 +22,7 @@ def chat_completions():
     answer = components().chat.handle(request.get_data(), request_id=g.request_id,
                                       cache_allowed="no-cache" not in directives and "no-store" not in directives)
     if isinstance(answer, Whole):
+        current_tally().cache = answer.cache
         return current_app.response_class(answer.body, mimetype="application/json",
                                           headers={"X-Cache": answer.cache, **answer.headers})
     return sse_response(sse_events(answer.chunks), headers=dict(answer.headers))

@@ -10,6 +10,7 @@ from flask import stream_with_context
 
 from ..auth import require_admin
 from ..extensions import components
+from ..metrics import open_stream
 from ..streaming import SSE_HEADERS
 from ..upstream.relay import relay
 
@@ -52,5 +53,5 @@ def _relayed() -> Response:
                    content_type=request.headers.get("Content-Type"), request_id=g.request_id)
     if answer.chunks is None:
         return Response(answer.body, status=answer.status, content_type=answer.content_type)
-    return Response(stream_with_context(answer.chunks), status=answer.status, content_type=answer.content_type,
+    return Response(stream_with_context(open_stream(answer.chunks)), status=answer.status, content_type=answer.content_type,
                     headers=SSE_HEADERS)

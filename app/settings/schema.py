@@ -91,6 +91,8 @@ class SettingsSchema(Schema):
     PLUGINS_ENABLED = Flag(load_default=True)
     CORS_ORIGINS = Text(load_default="", validate=_cors_origins)
     OPENAPI_PUBLIC = Flag(load_default=False)
+    METRICS_ENABLED = Flag(load_default=True)
+    METRICS_PUBLIC = Flag(load_default=False)
     MCP = Nested(MCPSchema, load_default=MCPSettings)
     PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
     WORKFLOWS = Nested(WorkflowsSchema, load_default=WorkflowsSection)

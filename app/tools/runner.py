@@ -10,7 +10,10 @@ from concurrent.futures import wait
 
 from ..errors import APIError
 from ..mcp.errors import MCPError
+from ..mcp.errors import ToolDenied
+from ..mcp.errors import ToolTimeout
 from ..mcp.results import truncate_utf8
+from ..metrics import count_tool_call
 from ..plugins.api import Reject
 from ..translate.reply import new_call_id
 from .toolset import Toolset
@@ -32,11 +35,12 @@ class ToolRunner:
     full round at once, so that one request's slow tools never queue another's.
     """
 
-    def __init__(self, mcp, plugins, settings, *, max_workers: int, tick: float):
+    def __init__(self, mcp, plugins, settings, *, max_workers: int, tick: float, count_calls: bool = True):
         self.mcp = mcp
         self.plugins = plugins
         self.settings = settings
         self.tick = tick
+        self.count_calls = count_calls  # in MCP_TOOL_CALLS (METRICS_ENABLED)
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="tool-call")
 
     def shutdown(self) -> None:
@@ -104,21 +108,37 @@ class ToolRunner:
         route = None if plugin_route else toolset.routes.get(name) or (pool.resolve(name) if pool is not None else None)
         if plugin_route is None and route is None:
             raise ToolFailed(f"there is no tool named {name!r}")
+        outcome = "error"
         try:
             if self.plugins.table.tool_call:
                 arguments = self.plugins.run_tool_call(name, arguments, request_id, model, {} if states is None else states)
             if plugin_route is not None:
-                return self._plugin_result(*plugin_route, arguments, request_id)
-            result = pool.call_tool(*route, arguments, request_id=request_id)  # type: ignore[union-attr,misc]
+                text = self._plugin_result(*plugin_route, arguments, request_id)
+            else:
+                result = pool.call_tool(*route, arguments, request_id=request_id)  # type: ignore[union-attr,misc]
+                if result.is_error:  # the tool ran and reported a failure
+                    raise ToolFailed(result.text.removeprefix("Error: "))
+                text = result.text
+            outcome = "ok"
+            return text
         except Reject as err:
+            outcome = "rejected"
             raise ToolFailed(err.message) from None
         except (MCPError, APIError) as err:
+            outcome = _outcome(err)
             raise ToolFailed(str(err)) from None
-        if result.is_error:  # the tool ran and reported a failure
-            raise ToolFailed(result.text.removeprefix("Error: "))
-        return result.text
+        finally:
+            if self.count_calls:
+                count_tool_call(*(plugin_route or route), outcome)  # type: ignore[misc]
 
     def _plugin_result(self, plugin: str, tool: str, arguments: dict, request_id: str | None) -> str:
         result = self.plugins.call_tool(plugin, tool, arguments, request_id)
         text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
         return truncate_utf8(text, self.settings.max_tool_result_size)
+
+
+def _outcome(err: MCPError | APIError) -> str:
+    """How a call that raised ended, for MCP_TOOL_CALLS: timeout, rejected (the allow/deny globs) or error."""
+    if isinstance(err, ToolTimeout) or getattr(err, "status", None) == 504:
+        return "timeout"
+    return "rejected" if isinstance(err, ToolDenied) else "error"
