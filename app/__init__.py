@@ -40,7 +40,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .blueprints import register_blueprints
     from .errors import register_error_handlers
     from .extensions import COMPONENTS_KEY
-    from .extensions import limiter
     from .pipeline import ChatPipeline
     from .plugins.registry import PluginRegistry
     from .plugins.spec import PluginsSettings
@@ -105,7 +104,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     request_id.init_app(app)
     access_log.init_app(app)
     cors.init_app(app)  # preflights are answered before the rate limit and the key check
-    ratelimit.init_app(app, limiter)  # before auth, so floods of bad keys are limited too
+    ratelimit.init_app(app)  # before auth, so floods of bad keys are limited too
     openapi.init_app(app)  # after the limiter, before auth: OPENAPI_PUBLIC serves the document without the key
     metrics_endpoint.init_app(app)  # the same for METRICS_PUBLIC and /metrics; counts each finished request
     auth.init_app(app)

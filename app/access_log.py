@@ -35,11 +35,9 @@ def _log_on_close(response):
     def write() -> None:
         latency = round((time.perf_counter() - tally.started) * 1000, 3)
         extra = {}
-        if tally.key_name:
-            extra["key"] = tally.key_name
         if tally.tokens:
             extra["prompt_tokens"], extra["completion_tokens"] = tally.prompt_tokens, tally.completion_tokens
-        logger.bind(**fields, **extra, latency_ms=latency).info("HTTP request")
+        logger.bind(**fields, **extra, latency_ms=latency, _tally=tally).info("HTTP request")
         for finish in finishers:
             try:
                 finish(tally, status, route)

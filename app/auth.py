@@ -1,12 +1,13 @@
 """API-key check for every endpoint but health: `X-API-Key` first, then `Authorization: Bearer`.
 
-The admin key (ADMIN_API_KEY) also passes the general check; `require_admin()` guards the endpoints that change things.
+The accepted keys are the file's named `keys:`, API_KEY's (named ``default``) and ADMIN_API_KEY's (``admin``); with
+any of the first two, auth is on. `require_admin()` guards the endpoints that change things: it takes ADMIN_API_KEY
+or a named key with ``admin: true``.
 """
 
 from __future__ import annotations
 
 import functools
-import hmac
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -19,76 +20,56 @@ from loguru import logger
 from .errors import AuthenticationFailed
 from .errors import Conflict
 from .errors import PermissionDenied
+from .keys.ring import key_ring
+from .keys.ring import presented_key
+from .keys.ring import presented_keys
+from .keys.ring import request_key
 
 PUBLIC_PATHS = frozenset({"/health", "/health/", "/health/live"})  # no key, no rate limit
+_HOW = "send it in an X-API-Key header or as Authorization: Bearer <key>."
 
 
 def init_app(app: Flask) -> None:
+    key_ring(app)
     app.before_request(require_api_key)
 
 
-def presented_key() -> str | None:
-    """The key the client sent, from X-API-Key or a Bearer Authorization header."""
-    keys = presented_keys()
-    return keys[0] if keys else None
-
-
-def presented_keys() -> list[str]:
-    """Every key the client sent: X-API-Key's, then the Bearer one."""
-    keys = []
-    key = request.headers.get("X-API-Key")
-    if key is not None:
-        keys.append(key.strip())
-    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        keys.append(credentials.strip())
-    return keys
-
-
-def key_matches(presented: str | None, expected: str) -> bool:
-    return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
-
-
 def require_api_key() -> None:
-    expected = current_app.config["API_KEY"]
-    if not expected or request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+    if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+        return
+    if request_key() is not None or not key_ring().required:
         return
     presented = presented_key()
-    admin = current_app.config["ADMIN_API_KEY"]
-    if key_matches(presented, expected) or (admin and key_matches(presented, admin)):
-        return
     logger.bind(ip=request.remote_addr, path=request.path).warning(
         "authentication failed: {}", "no API key" if presented is None else "wrong API key")
-    raise AuthenticationFailed(
-        "Invalid API key: send it in an X-API-Key header or as Authorization: Bearer <key>."
-        if presented is not None else "Missing API key: send it in an X-API-Key header or as Authorization: Bearer <key>.")
+    raise AuthenticationFailed(f"Invalid API key: {_HOW}" if presented is not None else f"Missing API key: {_HOW}")
 
 
 def require_admin() -> None:
-    """For endpoints that change things: the admin key when ADMIN_API_KEY is set, else a direct loopback client.
+    """For endpoints that change things: an admin key (ADMIN_API_KEY, or a named key with ``admin: true``) when
+    there is one, else a direct loopback client.
 
     A request relayed by a proxy (X-Forwarded-For or Forwarded present) is not a direct loopback client.
-    :raises AuthenticationFailed: no key, or an unknown one, while ADMIN_API_KEY is set.
-    :raises PermissionDenied: the general API key instead of the admin key; or not loopback.
+    :raises AuthenticationFailed: no key, or an unknown one, while an admin key exists.
+    :raises PermissionDenied: a key without the admin right; or not loopback.
     """
-    admin = current_app.config["ADMIN_API_KEY"]
+    ring = key_ring()
     log = logger.bind(ip=request.remote_addr, path=request.path)
-    if admin:
-        keys = presented_keys()
-        if any(key_matches(key, admin) for key in keys):
+    if ring.admin_by_key:
+        found = [ring.match(key) for key in presented_keys()]
+        if any(key is not None and key.admin for key in found):
             return
-        log.warning("admin request refused: {}", "no admin key" if keys else "not the admin key")
-        api_key = current_app.config["API_KEY"]
-        if api_key and any(key_matches(key, api_key) for key in keys):
-            raise PermissionDenied("This endpoint needs the admin key (ADMIN_API_KEY).", code="admin_key_required")
-        raise AuthenticationFailed("Missing or invalid admin key: send ADMIN_API_KEY in an X-API-Key header "
-                                   "or as Authorization: Bearer <key>.")
+        log.warning("admin request refused: {}", "not an admin key" if found else "no admin key")
+        if any(key is not None for key in found):
+            raise PermissionDenied("This endpoint needs an admin key (ADMIN_API_KEY, or a key with admin: true).",
+                                   code="admin_key_required")
+        raise AuthenticationFailed(f"Missing or invalid admin key: {_HOW}")
     relayed = request.headers.get("X-Forwarded-For") or request.headers.get("Forwarded")
     if _is_loopback(request.remote_addr) and not relayed:
         return
-    log.warning("admin request refused: not a loopback client and no ADMIN_API_KEY set")
+    log.warning("admin request refused: not a loopback client and no admin key set")
     raise PermissionDenied("This endpoint is open only to clients on the gateway's own host (loopback) "
-                           "unless ADMIN_API_KEY is set.", code="admin_loopback_only")
+                           "unless ADMIN_API_KEY (or a key with admin: true) is set.", code="admin_loopback_only")
 
 
 def _is_loopback(address: str | None) -> bool:

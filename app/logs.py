@@ -1,4 +1,4 @@
-"""Loguru set-up: one JSON object per line, request ids stamped, secrets redacted, stdlib routed in."""
+"""Loguru set-up: one JSON object per line, request ids and key names stamped, secrets redacted, stdlib routed in."""
 
 from __future__ import annotations
 
@@ -53,9 +53,14 @@ def _json_line(record, redact: Redactor) -> str:
         "level": record["level"].name.lower(),
         "message": redact(record["message"]),
     }
-    request_id = extra.get("request_id") or (g.get("request_id") if has_request_context() else None)
+    in_request = has_request_context()
+    request_id = extra.get("request_id") or (g.get("request_id") if in_request else None)
     if request_id:
         entry["request_id"] = request_id
+    # A line written after the request context is gone (the access line, when the response closes) binds its tally.
+    tally = extra.get("_tally") or (g.get("tally") if in_request else None)
+    if tally is not None and tally.key_name:  # the key's name, never the key
+        entry["key"] = tally.key_name
     for key, value in extra.items():
         if key in _RESERVED or key.startswith("_"):
             continue
@@ -74,7 +79,8 @@ def _line_format(record) -> str:
 
 def configure_logging(settings: dict) -> None:
     """Replace every loguru sink with JSON sinks (stdout and LOG_FILE); idempotent."""
-    redact = Redactor([settings.get("API_KEY", ""), settings.get("ADMIN_API_KEY", "")])
+    named = [key.secret for key in settings.get("KEYS") or ()]
+    redact = Redactor([settings.get("API_KEY", ""), settings.get("ADMIN_API_KEY", ""), *named])
     level = "DEBUG" if settings.get("DEBUG") else "INFO"
 
     def patch(record):

@@ -116,8 +116,10 @@ def test_rate_limit_storage_outage_is_logged_and_requests_pass(start_gateway, re
             answer = chat(gateway)
             assert answer.status_code == 200, answer.text
             assert answer.json()["choices"][0]["message"]["content"]
-        warning = gateway.wait_for_log(lambda e: e["message"].startswith("rate limit storage failed, request allowed"))
+        warning = gateway.wait_for_log(lambda e: e["message"].startswith("rate limit storage is unreachable; requests "
+                                                                         "are allowed"))
         assert warning["level"] == "warning"
+        assert sum(e["message"] == warning["message"] for e in gateway.log_lines()) == 1, "one line per outage"
     finally:
         gateway.stop()
 

@@ -12,6 +12,7 @@ def register_blueprints(app: Flask) -> None:
     from . import completions
     from . import embeddings
     from . import health
+    from . import keys
     from . import mcp_admin
     from . import metrics
     from . import models
@@ -20,7 +21,8 @@ def register_blueprints(app: Flask) -> None:
     from . import responses
     from . import workflows
 
-    for module in (chat, completions, embeddings, health, mcp_admin, models, native, plugins, responses, workflows):
+    for module in (chat, completions, embeddings, health, keys, mcp_admin, models, native, plugins, responses,
+                   workflows):
         app.register_blueprint(module.bp)
     if app.config["METRICS_ENABLED"]:  # else /metrics is a 404
         app.register_blueprint(metrics.bp)

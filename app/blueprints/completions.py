@@ -7,6 +7,7 @@ from flask import g
 from flask import jsonify
 
 from ..extensions import components
+from ..keys.models import check_model
 from ..schemas import load_json
 from ..schemas.completions import CompletionRequest
 from ..services import completions
@@ -20,6 +21,7 @@ _schema = CompletionRequest()
 @bp.post("/completions")
 def create_completion():
     req = load_json(_schema)
+    check_model(req["model"])
     svc = components()
     keep_alive = svc.settings["KEEP_ALIVE"]
     if req.get("stream"):

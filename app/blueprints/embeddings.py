@@ -7,6 +7,7 @@ from flask import g
 from flask import jsonify
 
 from ..extensions import components
+from ..keys.models import check_model
 from ..schemas import load_json
 from ..schemas.embeddings import EmbeddingsRequest
 from ..services.embeddings import embed
@@ -18,5 +19,6 @@ _schema = EmbeddingsRequest()
 @bp.post("/embeddings")
 def embeddings():
     req = load_json(_schema)
+    check_model(req["model"], pull_hint=True)
     svc = components()
     return jsonify(embed(svc.ollama, req, g.request_id, svc.settings["KEEP_ALIVE"]))

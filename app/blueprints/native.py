@@ -10,6 +10,8 @@ from flask import stream_with_context
 
 from ..auth import require_admin
 from ..extensions import components
+from ..keys.models import native_listing
+from ..keys.models import native_refusal
 from ..metrics import open_stream
 from ..streaming import SSE_HEADERS
 from ..upstream.relay import relay
@@ -49,9 +51,13 @@ def manage(digest: str | None = None):
 
 def _relayed() -> Response:
     data = request.get_data() if request.method in ("POST", "DELETE") else None  # MAX_REQUEST_BODY applies
+    refusal = native_refusal(request.path, data)  # a model the key may not use: as if it did not exist
+    if refusal is not None:
+        return refusal
     answer = relay(components().ollama, request.method, request.path, data,
                    content_type=request.headers.get("Content-Type"), request_id=g.request_id)
     if answer.chunks is None:
-        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+        body = native_listing(request.path, answer.status, answer.body)
+        return Response(body, status=answer.status, content_type=answer.content_type)
     return Response(stream_with_context(open_stream(answer.chunks)), status=answer.status, content_type=answer.content_type,
                     headers=SSE_HEADERS)

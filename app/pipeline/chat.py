@@ -20,6 +20,8 @@ from loguru import logger
 from ..errors import NotFound
 from ..errors import plugin_error
 from ..errors import plugin_unavailable
+from ..keys.models import check_model
+from ..keys.models import restricts_models
 from ..plugins.api import Reject
 from ..plugins.api import Reply
 from ..plugins.isolation import rejection
@@ -130,14 +132,17 @@ class ChatPipeline:
 
     def cached_by_bytes(self, call: ChatCall) -> Whole | None:
         """Request bytes seen before find their answer without parsing. With MCP the same bytes can mean other
-        tools or resources over time, and request hooks may change the request, so then there is no shortcut."""
-        if not call.cache_allowed or self.mcp.pool is not None or self.plugins.table.request:
+        tools or resources over time, and request hooks may change the request, so then there is no shortcut; nor
+        for a key limited to some models, whose model must be checked first."""
+        if not call.cache_allowed or self.mcp.pool is not None or self.plugins.table.request or restricts_models():
             return None
         return _hit(self.cache.get_by_body(call.raw))  # type: ignore[union-attr]
 
     def validate(self, call: ChatCall) -> None:
-        """The body through the schema, then the plugins' `on_request` (a replacement is validated again)."""
+        """The body through the schema and the key's models, then the plugins' `on_request` (a replacement is
+        validated again)."""
         call.req = load_body(_SCHEMA, call.raw)
+        check_model(call.model)
         chain = self.plugins.table.request
         if chain:
             result = self.plugins.run_request(chain, call.req, lambda body: validate_body(_SCHEMA, body),

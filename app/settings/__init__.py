@@ -13,6 +13,8 @@ from ..plugins.loader import discover_plugins
 from .errors import ConfigError
 from .errors import first_problem
 from .errors import mask
+from .keys import prepare_section as prepare_keys_section
+from .keys import section_error as keys_section_error
 from .mcp import prepare_section
 from .mcp import section_error
 from .plugins import prepare_section as prepare_plugins_section
@@ -65,6 +67,7 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     raw["MCP"], origins = prepare_section(sections.get("mcp"), variables, source)
     raw["PLUGINS"] = prepare_plugins_section(sections.get("plugins"), variables, source)
     raw["WORKFLOWS"] = prepare_workflows_section(sections.get("workflows"), variables, source)
+    raw["KEYS"] = prepare_keys_section(sections.get("keys"), variables, source)
     try:
         settings = _SCHEMA.load(raw)
     except ValidationError as err:
@@ -121,5 +124,7 @@ def _error(messages: Any, raw: Mapping[str, Any], source: str, origins: Mapping[
         return plugins_section_error(messages["PLUGINS"], raw["PLUGINS"], source)
     if name == "WORKFLOWS":
         return workflows_section_error(messages["WORKFLOWS"], raw["WORKFLOWS"], source)
+    if name == "KEYS":
+        return keys_section_error(messages["KEYS"], raw["KEYS"], source)
     shown = "***" if name in SECRET_SETTINGS else repr(mask(raw.get(name, "")))
     return ConfigError(f"invalid setting {name}={shown}: {problem}", param=name, problem=problem)

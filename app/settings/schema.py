@@ -19,6 +19,7 @@ from .fields import HttpUrl
 from .fields import Number
 from .fields import Text
 from .fields import TrustedProxies
+from .keys import Keys
 from .mcp import MCPSchema
 from .plugins import PluginsSchema
 from .plugins import PluginsSection
@@ -27,7 +28,7 @@ from .workflows import WorkflowsSection
 
 SECRET_SETTINGS = ("API_KEY", "ADMIN_API_KEY")
 # The file's nested sections, under these names; they are not settings of their own.
-SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS")
+SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS", "KEYS")
 
 
 def _storage_uri(value: str) -> None:
@@ -96,6 +97,7 @@ class SettingsSchema(Schema):
     MCP = Nested(MCPSchema, load_default=MCPSettings)
     PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
     WORKFLOWS = Nested(WorkflowsSchema, load_default=WorkflowsSection)
+    KEYS = Keys(load_default=())
 
     @validates_schema
     def _tls_files(self, data, **kwargs):

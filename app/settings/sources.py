@@ -12,8 +12,9 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llamagate.yaml"
-# The file's nested sections, validated by their own schemas (app.settings.mcp, .plugins, .workflows).
-SECTIONS = ("mcp", "plugins", "workflows")
+# The file's nested sections, validated by their own schemas (app.settings.mcp, .plugins, .workflows, .keys).
+SECTIONS = ("mcp", "plugins", "workflows", "keys")
+LIST_SECTIONS = ("keys",)  # lists of entries; their schema checks the type
 
 
 def read_dotenv(path: str) -> dict[str, str]:
@@ -30,7 +31,7 @@ def config_file_path(named: str) -> str:
 
 def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The file's top-level settings (keys in any case, returned upper-cased) and its sections by name
-    (`mcp`, `plugins`, `workflows`).
+    (`mcp`, `plugins`, `workflows`, `keys`).
 
     A section the file does not have is missing from the second mapping; one left empty is ``None``.
 
@@ -59,7 +60,7 @@ def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any],
     for key, value in data.items():
         name = str(key).upper()
         if name.lower() in SECTIONS:
-            if value is not None and not isinstance(value, dict):
+            if value is not None and not isinstance(value, dict) and name.lower() not in LIST_SECTIONS:
                 raise ConfigError(f"config file {path}: {name.lower()!r} must be a mapping", param=name.lower(),
                                   problem="must be a mapping")
             sections[name.lower()] = value
