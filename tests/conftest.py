@@ -66,6 +66,10 @@ def redis_server():
         def __init__(self):
             self.port = free_port()
             self.url = f"redis://127.0.0.1:{self.port}"
+            self.start()
+
+        def start(self):
+            """Start (again, after `stop()`) on the same port."""
             self.process = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                                              "--save", "", "--appendonly", "no"],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
