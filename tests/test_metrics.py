@@ -22,7 +22,9 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
+from tests.conftest import BASE_SETTINGS
 from tests.gateway import ROOT
+from tests.gateway import Gateway
 
 SERVERS = Path(__file__).parent / "mcp" / "servers"
 DASHBOARD = ROOT / "deploy" / "grafana" / "llamagate.json"
@@ -210,7 +212,7 @@ def chat_stream(gateway, content: str) -> requests.Response:
 
 # -- every worker counts ------------------------------------------------------------------------------------------
 
-def per_worker_counts(directory: Path, tmp_path: Path, route: str) -> dict[str, float]:
+def per_worker_counts(directory: Path, tmp_path: Path, labels: dict) -> dict[str, float]:
     """The requests each worker counted, read from its own file (one MultiProcessCollector per file)."""
     from prometheus_client import CollectorRegistry
     from prometheus_client import generate_latest
@@ -223,37 +225,36 @@ def per_worker_counts(directory: Path, tmp_path: Path, route: str) -> dict[str, 
         shutil.copy(path, alone / path.name)
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=str(alone))
-        counts[path.stem] = Scrape(generate_latest(registry).decode()).value("llamagate_requests_total", route=route)
+        counts[path.stem] = Scrape(generate_latest(registry).decode()).value("llamagate_requests_total", **labels)
     return counts
 
 
 def test_two_workers_are_summed_and_a_past_runs_files_are_cleared(start_gateway, tmp_path):
     directory = tmp_path / "multiproc"
     directory.mkdir()
-    stale = ("from app.metrics import REQUESTS; REQUESTS.labels('/health/live', 'GET', '200', '').inc(1000)")
+    stale = "from app.metrics import REQUESTS; REQUESTS.labels('/health/live', 'HEAD', '200', '').inc(1000)"
     subprocess.run([sys.executable, "-c", stale], cwd=ROOT, check=True, timeout=60,
                    env={"PATH": os.environ["PATH"], "PROMETHEUS_MULTIPROC_DIR": str(directory)})
     assert list(directory.glob("counter_*.db")), "the past run left its file"
     gateway = start_gateway(WORKERS="2", PROMETHEUS_MULTIPROC_DIR=str(directory))
-    labels = {"route": "/health/live", "method": "GET", "status": "200"}
-    base = scrape(gateway).value("llamagate_requests_total", **labels)  # the start-up probes
-    assert base < 1000
+    labels = {"route": "/health/live", "method": "HEAD", "status": "200"}  # the start-up probes are GETs
+    assert scrape(gateway).value("llamagate_requests_total", **labels) == 0
     sent = 0
     for _ in range(20):  # new connections, many at once, until both workers have answered some
-        threads = [threading.Thread(target=lambda: requests.get(gateway.url + "/health/live", timeout=10).close())
+        threads = [threading.Thread(target=lambda: requests.head(gateway.url + "/health/live", timeout=10).close())
                    for _ in range(16)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         sent += len(threads)
-        wait_for(gateway, "llamagate_requests_total", base + sent, **labels)
-        counts = per_worker_counts(directory, tmp_path, "/health/live")
+        wait_for(gateway, "llamagate_requests_total", sent, **labels)
+        counts = per_worker_counts(directory, tmp_path, labels)
         if sum(1 for count in counts.values() if count) >= 2:
             break
     assert sum(1 for count in counts.values() if count) == 2, counts
-    assert sum(counts.values()) == base + sent
-    assert scrape(gateway).value("llamagate_requests_total", **labels) == base + sent
+    assert sum(counts.values()) == sent
+    assert scrape(gateway).value("llamagate_requests_total", **labels) == sent
 
 
 def worker_pids(gateway) -> list[int]:
@@ -281,6 +282,17 @@ def test_a_killed_workers_open_streams_leave_the_total_and_its_directory_goes_at
     assert not directory.exists(), "the private directory is removed at exit"
 
 
+def test_waitress_counts_in_its_one_process(fake_ollama):
+    gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url}, command=[sys.executable, "wsgi.py"]).start()
+    try:
+        for _ in range(3):
+            assert requests.head(gateway.url + "/health/live", timeout=10).status_code == 200
+        counted = wait_for(gateway, "llamagate_requests_total", 3, route="/health/live", method="HEAD")
+        assert counted.value("process_resident_memory_bytes") > 0, "the default registry, not multiprocess files"
+    finally:
+        assert gateway.stop() == 0
+
+
 # -- auth and settings ----------------------------------------------------------------------------------------------
 
 def test_metrics_need_the_api_key_by_default(start_gateway):
@@ -288,7 +300,12 @@ def test_metrics_need_the_api_key_by_default(start_gateway):
     refused = requests.get(gateway.url + "/metrics", timeout=10)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
     assert KEY not in refused.text
-    scrape(gateway, headers={"Authorization": f"Bearer {KEY}"})
+    keyed = {"Authorization": f"Bearer {KEY}"}
+    deadline = time.monotonic() + 10
+    while scrape(gateway, headers=keyed).value("llamagate_requests_total", route="/metrics", method="GET",
+                                               status="401") != 1:  # refused before the view, counted all the same
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
 
 def test_metrics_public_serves_them_without_the_key(start_gateway):
