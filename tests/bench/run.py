@@ -1,14 +1,17 @@
 """Benchmark: the gateway against a bare pass-through and the fixed-reply upstream itself, with wrk.
 
-    python tests/bench/run.py [--duration 10] [--rounds 3] [--no-mcp] [--root PATH]
+    python tests/bench/run.py [--duration 10] [--rounds 3] [--no-mcp] [--redis] [--metrics-off] [--root PATH]
 
 Needs Debian's `wrk` and `nginx-light`. Everything listens on 127.0.0.1 and stops at the end.
 Prints req/s, p50/p99, overhead over direct, peak RSS per worker and the target ratios.
 
 `gateway-mcp50` is the gateway with one stdio MCP server of 50 tools (tests/mcp/servers/fifty_tools.py of
 this tree), so every chat request is offered those tools; the upstream's fixed reply calls none, so its
-c1 p50 minus the plain gateway's is what offering them costs per request. `--root` runs the gateway
-targets from another checkout (e.g. a `git worktree` of an earlier commit), with this tree's bench files.
+c1 p50 minus the plain gateway's is what offering them costs per request. `--redis` adds `gateway-redis` and
+`gateway-redis-cache-hit`: the same with REDIS_URL at a redis-server of its own (limits and cache there).
+`--metrics-off` adds `gateway-no-metrics` (METRICS_ENABLED=false): the difference is what counting costs.
+`--root` runs the gateway targets from another checkout (e.g. a `git worktree` of an earlier commit), with
+this tree's bench files.
 """
 
 from __future__ import annotations
@@ -138,6 +141,8 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--no-mcp", dest="mcp", action="store_false", help="leave out the gateway-mcp50 target")
+    parser.add_argument("--redis", action="store_true", help="add targets with REDIS_URL (needs redis-server)")
+    parser.add_argument("--metrics-off", action="store_true", help="add a target with METRICS_ENABLED=false")
     parser.add_argument("--root", type=Path, default=ROOT, help="checkout whose gateway is measured (default: this one)")
     parser.add_argument("--base", type=Path, help="another checkout (e.g. a worktree of the previous commit) measured "
                                                   "in the same interleaved rounds, as base-* targets")
@@ -146,7 +151,7 @@ def main() -> None:
     for tree in filter(None, (root, args.base)):
         if not (tree / "gunicorn.conf.py").is_file() or not (tree / "wsgi.py").is_file():
             raise SystemExit(f"{tree} is not a gateway checkout (no gunicorn.conf.py and wsgi.py)")
-    for tool in ("wrk", "nginx"):
+    for tool in ("wrk", "nginx", *(["redis-server"] if args.redis else [])):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light)")
     print(f"gateway from {root}", flush=True)
@@ -154,20 +159,29 @@ def main() -> None:
     upstream, conf = start_upstream(workdir / "nginx")
     servers: dict[str, Server] = {}
     samples: dict = {}
+    redis = None
     try:
         port = free_port()
         servers["ceiling"] = Server([str(BIN / "gunicorn"), "-k", "gthread", "-w", "1", "--threads", "16",
                                      "-b", f"127.0.0.1:{port}", "baseline:app"],
                                     {**clean_env({}), "UPSTREAM": upstream}, port, HERE)
         gateway_settings = {"OLLAMA_HOST": upstream, "API_KEY": "sk-bench", "RATE_LIMIT_RPS": "1000000"}
-        targets = [("gateway", "false", ""), ("gateway-cache-hit", "true", "")]
+        targets = [("gateway", "false", "", {}), ("gateway-cache-hit", "true", "", {})]
         if args.mcp:
-            targets.append(("gateway-mcp50", "false", str(mcp_config(workdir / "mcp50.yaml"))))
+            targets.append(("gateway-mcp50", "false", str(mcp_config(workdir / "mcp50.yaml")), {}))
+        if args.redis:
+            redis_port = free_port()
+            redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no"], stdout=subprocess.DEVNULL)
+            shared = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
+            targets += [("gateway-redis", "false", "", shared), ("gateway-redis-cache-hit", "true", "", shared)]
+        if args.metrics_off:
+            targets.append(("gateway-no-metrics", "false", "", {"METRICS_ENABLED": "false"}))
         trees = [("", root)] + ([("base-", args.base.resolve())] if args.base else [])
-        for (prefix, tree), (name, cache, config_file) in itertools.product(trees, targets):
+        for (prefix, tree), (name, cache, config_file, extra) in itertools.product(trees, targets):
             name = prefix + (name.removeprefix("gateway-") if prefix else name)
             port = free_port()
-            env = clean_env({**gateway_settings, "PORT": port, "CACHE_ENABLED": cache})
+            env = clean_env({**gateway_settings, **extra, "PORT": port, "CACHE_ENABLED": cache})
             env["CONFIG_FILE"] = config_file
             servers[name] = Server([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], env, port, tree,
                                    ready="/health/live")
@@ -187,6 +201,9 @@ def main() -> None:
             server.stop()
         subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"), "-s", "quit"], check=False,
                        stderr=subprocess.DEVNULL)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
     order = ["direct", *servers]
     rows = {key: {field: statistics.median(run[field] for run in samples[key]) for field in samples[key][0]}
             for key in sorted(samples, key=lambda key: (order.index(key[0]), key[1]))}
@@ -204,6 +221,14 @@ def report(rows: dict, rss: dict) -> None:
         plain, mcp = rows[("gateway", 1)]["p50_ms"], rows[("gateway-mcp50", 1)]["p50_ms"]
         print(f"\n{MCP_TOOLS} MCP tools offered: c1 p50 {mcp:.3f} ms vs {plain:.3f} ms without, "
               f"{(mcp - plain) * 1000:.0f} µs per request")
+    for label, ours, plain in [("REDIS_URL set", "gateway-redis", "gateway"),
+                               ("REDIS_URL set, cache hits", "gateway-redis-cache-hit", "gateway-cache-hit"),
+                               ("METRICS_ENABLED=false", "gateway-no-metrics", "gateway")]:
+        if (ours, 1) in rows:
+            a1, b1 = rows[(ours, 1)]["p50_ms"], rows[(plain, 1)]["p50_ms"]
+            a16, b16 = rows[(ours, 16)]["rps"], rows[(plain, 16)]["rps"]
+            print(f"\n{label}: c1 p50 {a1:.3f} vs {b1:.3f} ms ({(a1 - b1) * 1000:+.0f} µs), "
+                  f"c16 {a16:.0f} vs {b16:.0f} req/s ({(a16 / b16 - 1) * 100:+.1f} %)")
     if ("base-gateway", 1) in rows:
         print("\nthis tree against the base tree, same rounds:")
         for label, ours, theirs, c, key in [("c1 p50 ms", "gateway", "base-gateway", 1, "p50_ms"),
