@@ -183,6 +183,7 @@ def test_cache_hits_misses_and_bypasses(metered):
     ('[[tool tools__echo {"message": "hi"}]]', "tools", "echo", "ok"),
     ('[[tool tools__fail {"reason": "no"}]]', "tools", "fail", "error"),
     ('[[tool bad__slow {"seconds": 5}]]', "bad", "slow", "timeout"),
+    ('[[tool tools__env_keys {}]]', "tools", "env_keys", "rejected"),
     ('[[tool calculator__calculate {"expression": "(2+3)*4"}]]', "calculator", "calculate", "ok"),
 ])
 def test_tool_calls_by_server_tool_and_outcome(tooled, call, server, tool, outcome):
