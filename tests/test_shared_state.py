@@ -29,10 +29,22 @@ def upstream_calls(fake_ollama, content: str) -> int:
                    if r["path"] == "/api/chat" and r["body"]["messages"][-1]["content"] == content)
 
 
+WORKFLOW = """
+name: echo
+inputs: {type: object, required: [text], properties: {text: {type: string}}}
+steps:
+  - {id: shout, type: transform, value: "{{ inputs.text | upper }}"}
+  - {id: answer, type: llm, model: llama3.2, prompt: "Say {{ steps.shout.output }}"}
+"""
+
+
 @pytest.fixture()
-def pair(start_gateway, redis_server):
-    """Two gateway instances (the second with two workers) sharing one Redis, cache on."""
-    settings = {"REDIS_URL": redis_server.url, "CACHE_ENABLED": "true"}
+def pair(start_gateway, redis_server, tmp_path):
+    """Two gateway instances (the second with two workers) sharing one Redis, cache on, one workflow."""
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "echo.yaml").write_text(WORKFLOW)
+    (tmp_path / "llamagate.yaml").write_text("workflows: {dirs: [workflows]}\n")
+    settings = {"REDIS_URL": redis_server.url, "CACHE_ENABLED": "true", "CONFIG_FILE": str(tmp_path / "llamagate.yaml")}
     first = start_gateway(**settings)
     second = start_gateway(WORKERS="2", THREADS="4", **settings)
     yield first, second
@@ -66,6 +78,17 @@ def test_a_stored_response_is_found_on_another_instance(pair):
     assert follow.status_code == 200, follow.text
     assert requests.delete(f"{second.url}/v1/responses/{response_id}", timeout=10).status_code == 200
     assert requests.get(f"{first.url}/v1/responses/{response_id}", timeout=10).status_code == 404
+
+
+def test_a_workflow_run_is_read_on_another_instance(pair):
+    first, second = pair
+    run = requests.post(first.url + "/v1/workflows/echo/runs", json={"inputs": {"text": "hi"}}, timeout=30)
+    assert run.status_code == 200, run.text
+    record = run.json()
+    assert record["status"] == "completed" and record["steps"][0]["output"] == "HI"
+    for _ in range(4):  # either worker of the other instance
+        got = requests.get(f"{second.url}/v1/workflows/echo/runs/{record['id']}", timeout=10)
+        assert got.status_code == 200 and got.json() == record, got.text
 
 
 def test_an_mcp_server_added_on_one_instance_is_used_by_the_other(pair):

@@ -33,6 +33,7 @@ from .model import Step
 from .model import Workflow
 from .runs import RunRecord
 from .runs import RunStore
+from .runs import SharedRunStore
 from .runs import StepRecord
 from .templates import TemplateError
 from .templates import render_tree
@@ -113,7 +114,8 @@ class Run:
 class WorkflowEngine:
     """Runs the workflows of one app; the records of recent runs are in `store`."""
 
-    def __init__(self, workflows: Mapping[str, Workflow], pipeline, store: RunStore, *, keep_alive: float = 10.0):
+    def __init__(self, workflows: Mapping[str, Workflow], pipeline, store: RunStore | SharedRunStore, *,
+                 keep_alive: float = 10.0):
         self.workflows = workflows
         self.pipeline = pipeline
         self.store = store
@@ -169,6 +171,7 @@ class WorkflowEngine:
             if watcher is not None:
                 watcher.set()
         record.completed_at = int(time.time())
+        self.store.add(record)  # again: a shared store keeps a copy, not the record itself
         run.emit("run.completed" if record.status == "completed" else "run.failed", run=record.public())
         return record
 

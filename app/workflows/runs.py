@@ -1,4 +1,5 @@
-"""Run records: one per workflow run, shaped like OpenAI's run steps, and the bounded store of recent ones."""
+"""Run records: one per workflow run, shaped like OpenAI's run steps, and the bounded store of recent ones (this
+worker's, or with REDIS_URL one in Redis that every worker and instance reads)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
 
+from ..store.bounded import RedisLRU
 from ..translate.usage import Usage
 
 MAX_VALUE_BYTES = 64 * 1024  # larger inputs and outputs are cut in the record (not in the run itself)
@@ -87,3 +89,32 @@ class RunStore:
     def get(self, run_id: str) -> RunRecord | None:
         with self._lock:
             return self._runs.get(run_id)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run record as another worker wrote it: its workflow and its public form."""
+
+    workflow: str
+    data: dict
+
+    def public(self) -> dict:
+        return self.data
+
+
+class SharedRunStore:
+    """The recent runs in Redis, written when a run starts and again when it ends; while Redis is unreachable
+    records are neither kept nor found."""
+
+    def __init__(self, shared: RedisLRU):
+        self.shared = shared
+
+    def add(self, run: RunRecord) -> None:
+        self.shared.put(run.id, json.dumps(run.public(), ensure_ascii=False, default=str, separators=(",", ":")))
+
+    def get(self, run_id: str) -> StoredRun | None:
+        raw = self.shared.get(run_id)
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return StoredRun(data["workflow"], data)
