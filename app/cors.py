@@ -17,7 +17,8 @@ from flask import request
 ALLOW_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "X-Request-ID", r"x-stainless-[a-z0-9-]+$")
 # Response headers a browser client may read.
 EXPOSE_HEADERS = ("X-Request-ID", "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-                  "x-ratelimit-reset-requests", "Retry-After", "X-Cache", "X-LlamaGate-Run-Id")
+                  "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens",
+                  "x-ratelimit-reset-tokens", "Retry-After", "X-Cache", "X-LlamaGate-Run-Id")
 PREFLIGHT_MAX_AGE = 600  # seconds a browser may reuse a preflight's answer
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 RULE = ("must be empty, * or a comma-separated list of origins (scheme://host[:port], no path), "

@@ -80,7 +80,7 @@ _tool_calls = Children(MCP_TOOL_CALLS)
 def record_request(tally: Tally, status: int, route: str) -> None:
     """The finisher (`app.tally.on_finish`) that counts one request once its response, or stream, has closed."""
     seconds = time.perf_counter() - tally.started
-    method = getattr(tally, "method", "")
+    method = tally.method
     _requests.get((route, method if method in KNOWN_METHODS else "OTHER", status, tally.key_name)).inc()
     _request_seconds.get((route,)).observe(seconds)
     if tally.first_token_at is not None:

@@ -22,6 +22,8 @@ from marshmallow import fields
 from werkzeug.routing import Rule
 
 from .auth import PUBLIC_PATHS
+from .blueprints.metrics import PATH as METRICS_PATH
+from .keys.ring import key_ring
 from .schemas import fields as strict
 from .schemas.chat import ChatCompletionRequest
 from .schemas.embeddings import EmbeddingsRequest
@@ -122,8 +124,9 @@ def build_document(app: Flask) -> dict:
     from apispec import APISpec
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    secured = bool(app.config["API_KEY"])
-    public_document = bool(app.config["OPENAPI_PUBLIC"])
+    secured = key_ring(app).required
+    # Answered before the key check when their setting says so.
+    keyless_rules = {PATH: app.config["OPENAPI_PUBLIC"], METRICS_PATH: app.config.get("METRICS_PUBLIC", False)}
     plugin = MarshmallowPlugin()
     security = {"security": [{"bearer": []}, {"apiKey": []}]} if secured else {}
     spec = APISpec(title=TITLE, version=API_VERSION, openapi_version="3.1.0", plugins=[plugin],
@@ -147,7 +150,7 @@ def build_document(app: Flask) -> dict:
             if method.lower() in operations:
                 continue
             public = rule.rule in PUBLIC_PATHS
-            keyless = public or (rule.endpoint == ENDPOINT and public_document)
+            keyless = public or bool(keyless_rules.get(rule.rule))
             operation = _operation(rule, view, method, unique_id(rule.endpoint, method, len(methods), operation_ids),
                                    shared=views[inspect.unwrap(view)] > 1, limited=not public,
                                    keyed=secured and not keyless)

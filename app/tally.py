@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flask import Flask
 from flask import g
 from flask import has_request_context
+from flask import request
 
 FINISHERS_KEY = "llamagate.finishers"
 
@@ -22,6 +23,7 @@ class Tally:
     """One request's facts; fields stay empty when they do not apply (a health probe has no model)."""
 
     started: float = 0.0
+    method: str = ""
     key_name: str = ""  # the named key's name ("" without keys; "default" for API_KEY)
     model: str = ""
     backend: str = ""  # the Ollama backend that answered
@@ -46,7 +48,7 @@ class Tally:
 
 def begin() -> Tally:
     """A fresh tally for the request being handled (the access log's before-request hook calls this first)."""
-    g.tally = tally = Tally(started=time.perf_counter())
+    g.tally = tally = Tally(started=time.perf_counter(), method=request.method)
     return tally
 
 

@@ -130,3 +130,11 @@ def test_without_api_key_the_document_has_no_security(gateway):
 def test_a_bad_openapi_public_is_refused():
     with pytest.raises(ConfigError, match="OPENAPI_PUBLIC='maybe': must be true or false"):
         load_settings({"ENV_FILE": "", "CONFIG_FILE": "", "OPENAPI_PUBLIC": "maybe"})
+
+
+def test_public_metrics_are_documented_without_the_key(start_gateway):
+    gateway = start_gateway(API_KEY="sk-doc-0123456789", METRICS_PUBLIC="true")
+    document = requests.get(gateway.url + "/openapi.json", headers={"X-API-Key": "sk-doc-0123456789"}, timeout=10)
+    paths = document.json()["paths"]
+    assert paths["/metrics"]["get"]["security"] == []
+    assert "security" not in paths["/v1/models"]["get"]  # the document's own default: the key

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint
 from flask import Flask
 from flask import current_app
-from flask import g
 from flask import request
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -31,17 +30,8 @@ def init_app(app: Flask) -> None:
     if not app.config["METRICS_ENABLED"]:
         return
     tally.on_finish(app, record_request)
-    app.after_request(_note_method)
     if app.config["METRICS_PUBLIC"]:
         app.before_request(_serve_public)
-
-
-def _note_method(response):
-    """The finisher runs after the request context is gone, so the method rides on the tally."""
-    facts = g.get("tally")
-    if facts is not None:
-        facts.method = request.method
-    return response
 
 
 def _serve_public():

@@ -101,7 +101,8 @@ def _events(events: StreamEvents, chunks: Iterator, store: ResponseStore | Share
     _keep(store, body, events.response, conversation, message)
 
 
-def _keep(store: ResponseStore | SharedResponseStore, body: dict, response: dict, conversation: list[dict], message: dict) -> None:
+def _keep(store: ResponseStore | SharedResponseStore, body: dict, response: dict, conversation: list[dict],
+          message: dict) -> None:
     if body.get("store", True) is False:
         return
     turn = {"role": "assistant", "content": message.get("content")}
