@@ -52,10 +52,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .store.link import RedisLink
     from .tools.catalog import GatewayTools
     from .tools.runner import ToolRunner
-    from .upstream.ollama import OllamaClient
+    from .upstream.backends import Backends
+    from .upstream.watch import Watcher
     from .workflows.engine import WorkflowEngine
     from .workflows.model import WorkflowsSettings
     from .workflows.runs import RunStore
+    from .workflows.runs import SharedRunStore
 
     if config:
         settings = load_settings(overrides=config)
@@ -68,8 +70,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     app.json.compact = True
     app.wsgi_app = proxies.wrap(app.wsgi_app, settings["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
-    ollama = OllamaClient(settings["OLLAMA_HOST"], connect_timeout=settings["CONNECT_TIMEOUT"],
-                          read_timeout=settings["TIMEOUT"])
+    ollama = Backends(settings["BACKENDS"], connect_timeout=settings["CONNECT_TIMEOUT"],
+                      read_timeout=settings["TIMEOUT"], queue_timeout=settings["BACKEND_QUEUE_TIMEOUT"],
+                      counted=settings.get("METRICS_ENABLED", True))
+    if ollama.several:  # one backend needs no model lists and no probes
+        watcher = Watcher(ollama, refresh=settings["BACKEND_REFRESH"], timeout=settings["HEALTH_CHECK_TIMEOUT"])
+        lifecycle.register(app, "backends", start=watcher.start, stop=watcher.stop)
     redis = None
     if settings["REDIS_URL"]:
         redis = RedisLink(settings["REDIS_URL"])
@@ -95,7 +101,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
                         cache_deterministic_only=settings["CACHE_DETERMINISTIC_ONLY"],
                         max_tool_rounds=mcp_settings.max_tool_rounds)
     workflows_settings = settings.get("WORKFLOWS") or WorkflowsSettings()
-    workflows = WorkflowEngine(workflows_settings.workflows, chat, RunStore(workflows_settings.max_runs_kept),
+    kept = workflows_settings.max_runs_kept
+    runs = RunStore(kept) if redis is None else SharedRunStore(RedisLRU(redis, "llamagate:runs", kept))
+    workflows = WorkflowEngine(workflows_settings.workflows, chat, runs,
                                keep_alive=settings["STREAM_KEEPALIVE"])
     chat.workflows = workflows
     app.extensions[COMPONENTS_KEY] = Components(settings=settings, ollama=ollama, chat=chat, mcp=mcp,

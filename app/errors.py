@@ -7,6 +7,7 @@
     ├── PermissionDenied          403 permission_error
     ├── Conflict                  409 invalid_request_error
     ├── RateLimited               429 rate_limit_error
+    ├── BackendsBusy              503 api_error (code backends_busy; every Ollama slot and queue place taken)
     └── UpstreamError             502 api_error (Ollama failed or answered badly)
         ├── UpstreamUnavailable   502 api_error (code upstream_unavailable)
         └── UpstreamTimeout       504 api_error (code upstream_timeout)
@@ -88,6 +89,13 @@ class SharedStateUnavailable(APIError):
 
     status = 503
     code = "shared_state_unavailable"
+
+
+class BackendsBusy(APIError):
+    """Every Ollama backend that could answer is at its max_concurrency and its queue is full (or the wait ran out)."""
+
+    status = 503
+    code = "backends_busy"
 
 
 class UpstreamError(APIError):

@@ -24,7 +24,7 @@ A model not in the catalogue answers 404 like Ollama. A last message with role "
 progress lines PULL_DELAY seconds apart.
 
 Each instance may have its own catalogue (`models=[model_entry("name:tag"), ...]`), a fixed `port` (to come back
-where it was after `kill()`, which also drops open connections), and a `delay` before every chat answer.
+where it was after `kill()`, which also drops open connections), and a `delay` before every chat answer (`tags_delay` before every model list).
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class FakeOllama:
         self.models = MODELS if models is None else models
         self.known = known_names(self.models)
         self.delay = delay  # seconds before each /api/chat answer starts
+        self.tags_delay = 0.0  # seconds before each /api/tags answer
         self.connections: set = set()  # sockets of the requests being served, for kill()
         self.requests: list[dict] = []
         self.headers: list[dict] = []
@@ -165,6 +166,7 @@ class FakeOllama:
                 if self.path == "/api/version":
                     return self._send(200, {"version": fake.version})
                 if self.path == "/api/tags":
+                    time.sleep(fake.tags_delay)
                     return self._send(200, {"models": fake.models})
                 if self.path == "/api/ps":
                     return self._send(200, {"models": [{**m, "expires_at": "2099-01-01T00:00:00Z", "size_vram": m["size"],

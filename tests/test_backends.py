@@ -101,6 +101,16 @@ def test_each_model_is_answered_by_a_backend_that_has_it(fakes):
         assert [(b["name"], b["url"], b["status"], b["models"], b["in_flight"]) for b in body["backends"]] == [
             (name_of(alpha), alpha.url, "up", ["alpha-only:latest", "llama3.2:latest"], 0),
             (name_of(beta), beta.url, "up", ["beta-only:7b", "llama3.2:latest"], 0)]
+
+        # Model management: to the first backend that has the model, else to the first one.
+        pulled = requests.post(gateway.url + "/api/pull", json={"model": "new-model", "stream": False}, timeout=10)
+        assert pulled.status_code == 200 and (alpha.count("/api/pull"), beta.count("/api/pull")) == (1, 0)
+        copied = requests.post(gateway.url + "/api/copy", json={"source": "beta-only:7b", "destination": "b2"},
+                               timeout=10)
+        assert copied.status_code == 200 and (alpha.count("/api/copy"), beta.count("/api/copy")) == (0, 1)
+        deleted = requests.delete(gateway.url + "/api/delete", json={"model": "beta-only:7b"}, timeout=10)
+        assert deleted.status_code == 200 and (alpha.count("/api/delete"), beta.count("/api/delete")) == (0, 1)
+        assert backends_of(gateway)[name_of(beta)]["models"] == ["llama3.2:latest"]  # forgotten at once
     finally:
         gateway.stop()
 
@@ -151,6 +161,7 @@ def test_the_least_busy_backend_wins(fakes):
 def test_all_slots_busy_and_queues_full_is_a_503_with_retry_after(fakes, tmp_path):
     alpha, beta, _ = fakes
     alpha.delay = beta.delay = 3.0
+    beta.tags_delay = 2.0  # beta's list is still unread at first: beta may have the model, so it is used
     gateway = start_with_file(tmp_path, [{"url": alpha.url, "max_concurrency": 1},
                                          {"url": beta.url, "name": "beta", "max_concurrency": 1}])
     try:

@@ -46,8 +46,12 @@ def test_too_large_body_is_a_413(start_gateway):
 def test_health_reports_ollama_and_answers_head(gateway, fake_ollama):
     response = requests.get(gateway.url + "/health", timeout=5)
     assert response.status_code == 200
-    assert response.json() == {"status": "healthy", "ollama": "connected", "ollama_version": "0.12.10",
-                               "ollama_host": fake_ollama.url}
+    body = response.json()
+    assert body.pop("backends") == [{"name": fake_ollama.url.removeprefix("http://"), "url": fake_ollama.url,
+                                     "status": "up", "models": None, "in_flight": 0, "queued": 0,
+                                     "max_concurrency": 0, "queue": 0, "weight": 1.0}]
+    assert body == {"status": "healthy", "ollama": "connected", "ollama_version": "0.12.10",
+                    "ollama_host": fake_ollama.url}
     head = requests.head(gateway.url + "/health", timeout=5)
     assert head.status_code == 200 and head.content == b""
 

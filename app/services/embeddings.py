@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import struct
 
+from ..tally import current as current_tally
 from ..translate.request import keep_alive_of
-from ..upstream.ollama import OllamaClient
+from ..upstream.backends import Backends
 
 
-def embed(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
+def embed(client: Backends, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
     body: dict = {"model": req["model"], "input": req["input"] or [""]}
     for name in ("dimensions", "truncate", "options"):
         if req.get(name) is not None:
@@ -22,6 +23,7 @@ def embed(client: OllamaClient, req: dict, request_id: str | None, keep_alive: s
     data = [{"object": "embedding", "index": i, "embedding": _encode(vector, as_base64)}
             for i, vector in enumerate(reply.get("embeddings") or [])]
     tokens = int(reply.get("prompt_eval_count") or 0)
+    current_tally().add_usage(tokens, 0)
     return {"object": "list", "model": reply.get("model") or req["model"], "data": data,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 

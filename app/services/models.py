@@ -1,10 +1,10 @@
-"""Model listing and lookup from Ollama's `/api/tags` and `/api/show`."""
+"""Model listing and lookup from Ollama's `/api/tags` (every backend's, each model once) and `/api/show`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ..upstream.ollama import OllamaClient
+from ..upstream.backends import Backends
 
 
 def owner(name: str) -> str:
@@ -35,14 +35,14 @@ def model_object(model_id: str, modified_at: str | None) -> dict:
     return {"id": model_id, "object": "model", "created": unix_time(modified_at), "owned_by": owner(model_id)}
 
 
-def list_models(client: OllamaClient, request_id: str | None, extra: list[str] | None = None) -> dict:
-    """Ollama's models, then the `extra` ones the gateway answers itself (plugin models)."""
-    tags = client.get_json("/api/tags", request_id=request_id)
+def list_models(client: Backends, request_id: str | None, extra: list[str] | None = None) -> dict:
+    """Ollama's models (of all backends), then the `extra` ones the gateway answers itself (plugin models)."""
+    tags = client.merged("/api/tags", request_id)
     data = [model_object(m.get("model") or m.get("name", ""), m.get("modified_at")) for m in tags.get("models") or []]
     data += [model_object(name, None) for name in extra or []]
     return {"object": "list", "data": data}
 
 
-def get_model(client: OllamaClient, model_id: str, request_id: str | None) -> dict:
+def get_model(client: Backends, model_id: str, request_id: str | None) -> dict:
     shown = client.post_json("/api/show", {"model": model_id}, request_id=request_id)
     return model_object(model_id, shown.get("modified_at"))

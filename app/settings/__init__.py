@@ -10,6 +10,9 @@ from typing import Any
 from marshmallow import ValidationError
 
 from ..plugins.loader import discover_plugins
+from .backends import backend_configs
+from .backends import prepare_section as prepare_backends_section
+from .backends import section_error as backends_section_error
 from .errors import ConfigError
 from .errors import first_problem
 from .errors import mask
@@ -40,7 +43,8 @@ _process: dict | None = None
 def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None) -> dict:
     """Merge every source and validate it; the `mcp:` section is under ``MCP`` (an MCPSettings), the listed
     plugins under ``PLUGINS`` (a PluginsSettings: found, imported and their config checked), the workflow
-    files under ``WORKFLOWS`` (a WorkflowsSettings: every ``*.yaml`` of `workflows.dirs`, checked).
+    files under ``WORKFLOWS`` (a WorkflowsSettings: every ``*.yaml`` of `workflows.dirs`, checked), the
+    Ollama servers under ``BACKENDS`` (BackendConfigs: the file's `backends:` list, else each ``OLLAMA_HOST`` URL).
 
     ``environ`` defaults to ``os.environ``. It names the `.env` file (``ENV_FILE``, default
     ``.env``) and the config file (``CONFIG_FILE``, also read from `.env`; default
@@ -67,12 +71,14 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     raw["MCP"], origins = prepare_section(sections.get("mcp"), variables, source)
     raw["PLUGINS"] = prepare_plugins_section(sections.get("plugins"), variables, source)
     raw["WORKFLOWS"] = prepare_workflows_section(sections.get("workflows"), variables, source)
+    raw["BACKENDS"] = prepare_backends_section(sections.get("backends"), variables, source)
     raw["KEYS"] = prepare_keys_section(sections.get("keys"), variables, source)
     try:
         settings = _SCHEMA.load(raw)
     except ValidationError as err:
         raise _error(err.messages, raw, source, origins) from None
     settings["CONFIG_FILE"] = config_file
+    settings["BACKENDS"] = backend_configs(settings["BACKENDS"], settings["OLLAMA_HOST"])
     base_dir = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
     if "RATE_LIMIT_STORAGE_URI" not in raw and settings["REDIS_URL"]:  # Redis, once named, holds the counts too
         settings["RATE_LIMIT_STORAGE_URI"] = settings["REDIS_URL"]
@@ -124,6 +130,8 @@ def _error(messages: Any, raw: Mapping[str, Any], source: str, origins: Mapping[
         return plugins_section_error(messages["PLUGINS"], raw["PLUGINS"], source)
     if name == "WORKFLOWS":
         return workflows_section_error(messages["WORKFLOWS"], raw["WORKFLOWS"], source)
+    if name == "BACKENDS":
+        return backends_section_error(messages["BACKENDS"], raw["BACKENDS"], source)
     if name == "KEYS":
         return keys_section_error(messages["KEYS"], raw["KEYS"], source)
     shown = "***" if name in SECRET_SETTINGS else repr(mask(raw.get(name, "")))

@@ -1,4 +1,5 @@
-"""The one marshmallow schema that validates every gateway setting, the `mcp:`, `plugins:` and `workflows:` sections included."""
+"""The one marshmallow schema that validates every gateway setting, the `mcp:`, `plugins:`, `workflows:` and `backends:`
+sections included."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from marshmallow.fields import Nested
 
 from ..cors import parse_origins
 from ..mcp.config import MCPSettings
+from .backends import Backends
+from .backends import HostList
 from .fields import ByteSize
 from .fields import Duration
 from .fields import Flag
-from .fields import HttpUrl
 from .fields import Number
 from .fields import Text
 from .fields import TrustedProxies
@@ -28,7 +30,7 @@ from .workflows import WorkflowsSection
 
 SECRET_SETTINGS = ("API_KEY", "ADMIN_API_KEY")
 # The file's nested sections, under these names; they are not settings of their own.
-SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS", "KEYS")
+SECTION_NAMES = ("MCP", "PLUGINS", "WORKFLOWS", "BACKENDS", "KEYS")
 
 
 def _storage_uri(value: str) -> None:
@@ -57,7 +59,7 @@ class SettingsSchema(Schema):
     """Every setting, its type, its default and what is allowed; ``MCP``, ``PLUGINS`` and ``WORKFLOWS`` are the file's
     sections."""
 
-    OLLAMA_HOST = HttpUrl(load_default="http://localhost:11434", example="http://localhost:11434")
+    OLLAMA_HOST = HostList(load_default="http://localhost:11434", example="http://localhost:11434")
     API_KEY = Text(load_default="")
     ADMIN_API_KEY = Text(load_default="")
     RATE_LIMIT_RPS = Number(load_default=50.0, validate=validate.Range(min=0))
@@ -80,6 +82,10 @@ class SettingsSchema(Schema):
     STREAM_KEEPALIVE = Duration(load_default=10.0, validate=validate.Range(min=0.1, max=300,
                                                                           error="must be between 100ms and 5m"))
     HEALTH_CHECK_TIMEOUT = Duration(load_default=5.0, validate=_positive)
+    BACKEND_REFRESH = Duration(load_default=30.0, validate=validate.Range(min=1, max=3600,
+                                                                         error="must be between 1s and 1h"))
+    BACKEND_QUEUE_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0.001, max=1800,
+                                                                               error="must be more than 0 and at most 30m"))
     SHUTDOWN_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0, max=3600))
     CACHE_ENABLED = Flag(load_default=True)
     CACHE_TTL = Duration(load_default=3600.0, validate=_positive)
@@ -97,6 +103,7 @@ class SettingsSchema(Schema):
     MCP = Nested(MCPSchema, load_default=MCPSettings)
     PLUGINS = Nested(PluginsSchema, load_default=PluginsSection)
     WORKFLOWS = Nested(WorkflowsSchema, load_default=WorkflowsSection)
+    BACKENDS = Backends(load_default=(), allow_none=True)
     KEYS = Keys(load_default=())
 
     @validates_schema

@@ -12,9 +12,9 @@ from dotenv import dotenv_values
 from .errors import ConfigError
 
 DEFAULT_CONFIG_FILE = "llamagate.yaml"
-# The file's nested sections, validated by their own schemas (app.settings.mcp, .plugins, .workflows, .keys).
-SECTIONS = ("mcp", "plugins", "workflows", "keys")
-LIST_SECTIONS = ("keys",)  # lists of entries; their schema checks the type
+# The file's nested sections, validated by their own schemas (app.settings.mcp, .plugins, .workflows, .backends, .keys).
+SECTIONS = ("mcp", "plugins", "workflows", "backends", "keys")
+LIST_SECTIONS = ("backends", "keys")  # lists of entries; their schema checks the type
 
 
 def read_dotenv(path: str) -> dict[str, str]:
@@ -31,7 +31,7 @@ def config_file_path(named: str) -> str:
 
 def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The file's top-level settings (keys in any case, returned upper-cased) and its sections by name
-    (`mcp`, `plugins`, `workflows`, `keys`).
+    (`mcp`, `plugins`, `workflows`, `backends`, `keys`).
 
     A section the file does not have is missing from the second mapping; one left empty is ``None``.
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import time
 
+from flask import current_app
+from flask import has_app_context
+
+from ..metrics import UPSTREAM_ERRORS
 from ..metrics import UPSTREAM_IN_FLIGHT
 from ..settings.backends import BackendConfig
 from .ollama import OllamaClient
@@ -15,7 +19,7 @@ BACKOFF_MAX = 30.0
 class Backend:
     """A backend and its counters; the pool changes them under its lock."""
 
-    def __init__(self, config: BackendConfig, client: OllamaClient):
+    def __init__(self, config: BackendConfig, client: OllamaClient, *, counted: bool = True):
         self.config = config
         self.name = config.name
         self.client = client
@@ -30,7 +34,7 @@ class Backend:
         self.probe_at = 0.0  # monotonic time of the next probe while down
         self.error = ""
         self.version: str | None = None
-        self.gauge = UPSTREAM_IN_FLIGHT.labels(config.name)
+        self.gauge = UPSTREAM_IN_FLIGHT.labels(config.name) if counted else _NOT_COUNTED
 
     def has_slot(self) -> bool:
         return not self.config.max_concurrency or self.in_flight < self.config.max_concurrency
@@ -45,6 +49,10 @@ class Backend:
 
     def has(self, model: str) -> bool:
         return model in self.models
+
+    def may_have(self, model: str) -> bool:
+        """Lists the model, or its list has not been read yet."""
+        return self.names is None or model in self.models
 
     def set_tags(self, tags: list[dict]) -> None:
         self.tags = [tag for tag in tags if isinstance(tag, dict)]
@@ -78,3 +86,23 @@ class Backend:
         if self.error:
             out["error"] = self.error
         return out
+
+
+class _NotCounted:
+    """The in-flight gauge with METRICS_ENABLED=false."""
+
+    def inc(self) -> None:
+        pass
+
+    def dec(self) -> None:
+        pass
+
+
+_NOT_COUNTED = _NotCounted()
+
+
+def count_error(backend: str, kind: str) -> None:
+    """One failed upstream request in UPSTREAM_ERRORS (unless METRICS_ENABLED=false)."""
+    if has_app_context() and not current_app.config.get("METRICS_ENABLED", True):
+        return
+    UPSTREAM_ERRORS.labels(backend, kind).inc()

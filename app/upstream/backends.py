@@ -17,10 +17,10 @@ from urllib3.exceptions import ReadTimeoutError
 from ..errors import APIError
 from ..errors import BackendsBusy
 from ..errors import UpstreamUnavailable
-from ..metrics import UPSTREAM_ERRORS
 from ..settings.backends import BackendConfig
 from ..tally import current as current_tally
 from .backend import Backend
+from .backend import count_error
 from .ollama import OllamaClient
 from .ollama import encode
 from .ollama import raise_for_status
@@ -41,9 +41,10 @@ class Backends:
     """
 
     def __init__(self, configs: Sequence[BackendConfig], *, connect_timeout: float, read_timeout: float,
-                 queue_timeout: float):
+                 queue_timeout: float, counted: bool = True):
         self.backends = [Backend(config, OllamaClient(config.url, connect_timeout=connect_timeout,
-                                                      read_timeout=read_timeout)) for config in configs]
+                                                      read_timeout=read_timeout), counted=counted)
+                         for config in configs]
         self.several = len(self.backends) > 1
         self.queue_timeout = queue_timeout
         self._cond = threading.Condition()
@@ -123,12 +124,12 @@ class Backends:
             except requests.RequestException as err:
                 self._release(backend)
                 error = backend.client.transport_error(err)
-                UPSTREAM_ERRORS.labels(backend.name, _kind(err)).inc()
+                count_error(backend.name, _kind(err))
                 if _answered(err) or not self._retry(backend, model, tried, error.message):
                     raise error from None
                 continue
             if response.status_code >= 500:
-                UPSTREAM_ERRORS.labels(backend.name, "http_5xx").inc()
+                count_error(backend.name, "http_5xx")
                 if response.status_code in RETRY_STATUSES and self._retry(
                         backend, model, tried, f"answered HTTP {response.status_code}"):
                     response.close()
@@ -154,12 +155,12 @@ class Backends:
 
     def _candidates(self, model: str, exclude: list[Backend]) -> list[Backend]:
         """Healthy backends that have the model (any healthy one when no backend lists it); when none is
-        healthy, the ones that are down, as a last resort."""
+        healthy, the ones that are down, as a last resort. A backend whose list is not read yet may have it."""
         rest = [b for b in self.backends if b not in exclude]
         if not self.several:
             return rest
         if model and any(b.has(model) for b in self.backends):
-            rest = [b for b in rest if b.has(model)]
+            rest = [b for b in rest if b.may_have(model)]
         return [b for b in rest if b.up] or rest
 
     def _acquire(self, model: str, exclude: list[Backend], first: bool) -> Backend | None:

@@ -12,6 +12,7 @@ from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import from_ollama
 from ..tally import current as current_tally
+from .backend import count_error
 
 
 class UpstreamLines:
@@ -62,7 +63,10 @@ class UpstreamLines:
                 raw = next(self._lines, None)
         except requests.RequestException as err:
             # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
-            if isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
+            timed_out = isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args)
+            if self._tally.backend:  # after the first byte: counted here, not retried
+                count_error(self._tally.backend, "timeout" if timed_out else "broken")
+            if timed_out:
                 raise UpstreamTimeout("Ollama stopped sending tokens for longer than TIMEOUT.") from None
             raise UpstreamError("The connection to Ollama broke during the reply.") from None
         if raw is None:

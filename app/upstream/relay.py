@@ -12,9 +12,13 @@ from urllib3.exceptions import ReadTimeoutError
 
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
-from .ollama import OllamaClient
+from ..tally import current as current_tally
+from .backend import count_error
+from .backends import Backends
 
 NDJSON = "application/x-ndjson"
+JSON = "application/json; charset=utf-8"
+MERGED = ("/api/tags", "/api/ps")  # with several backends, each backend's list in one
 
 
 @dataclass
@@ -27,12 +31,15 @@ class Relayed:
     chunks: Iterator[bytes] | None = None
 
 
-def relay(client: OllamaClient, method: str, path: str, data: bytes | None, *, content_type: str | None,
+def relay(client: Backends, method: str, path: str, data: bytes | None, *, content_type: str | None,
           request_id: str | None) -> Relayed:
     """Send one native request to Ollama; its errors come back as Ollama wrote them, with its status.
 
     :raises UpstreamUnavailable, UpstreamTimeout: Ollama could not be reached, or went silent before answering.
     """
+    if client.several and path in MERGED and method in ("GET", "HEAD"):
+        merged = json.dumps(client.merged(path, request_id), ensure_ascii=False, separators=(",", ":"))
+        return Relayed(200, JSON, body=merged.encode())
     response = client.relay(method, path, data=data, content_type=content_type, request_id=request_id)
     kind = response.headers.get("Content-Type")
     if kind and kind.split(";")[0].strip().lower() == NDJSON:
@@ -62,6 +69,10 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
 
 def _mid_body(err: requests.RequestException) -> UpstreamError:
     # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
-    if isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
+    timed_out = isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args)
+    backend = current_tally().backend
+    if backend:  # after the first byte: counted here, not retried
+        count_error(backend, "timeout" if timed_out else "broken")
+    if timed_out:
         return UpstreamTimeout("Ollama stopped sending for longer than TIMEOUT.")
     return UpstreamError("The connection to Ollama broke during the reply.")

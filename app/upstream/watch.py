@@ -16,12 +16,13 @@ TICK = 0.5  # seconds between looks at which failed backends are due for a probe
 
 
 def refresh_models(pool: Backends, backend: Backend, timeout: float) -> None:
-    """Read one backend's `/api/tags`; a failure marks it down."""
+    """Read one backend's `/api/tags`; unreachable or failing (5xx), it is marked down."""
     try:
         tags = backend.client.get_json("/api/tags", timeout=timeout).get("models")
     except APIError as err:
-        with pool.lock:
-            backend.mark_down(err.message)
+        if err.status >= 500:
+            with pool.lock:
+                backend.mark_down(err.message)
         return
     with pool.lock:
         backend.set_tags(tags if isinstance(tags, list) else [])
