@@ -81,15 +81,17 @@ def _is_loopback(address: str | None) -> bool:
     return (mapped or ip).is_loopback
 
 
-def admin_change(*, single_worker: bool, what: str, instead: str) -> Callable:
+def admin_change(*, single_worker: bool, what: str, instead: str, shared: bool = False) -> Callable:
     """Guard a view that changes the gateway at runtime: `require_admin()`, and with ``single_worker`` a refusal
-    (409) while WORKERS > 1 without REDIS_URL, since such a change would apply to one worker process only."""
+    (409) while WORKERS > 1, since such a change would apply to one worker process only — unless the change is
+    ``shared`` through Redis (REDIS_URL set) with every worker."""
 
     def wrap(view: Callable) -> Callable:
         @functools.wraps(view)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             require_admin()
-            if single_worker and current_app.config["WORKERS"] > 1 and not current_app.config["REDIS_URL"]:
+            alone = not (shared and current_app.config["REDIS_URL"])
+            if single_worker and alone and current_app.config["WORKERS"] > 1:
                 raise Conflict(f"Runtime {what} apply to one worker process only, so they are refused with "
                                f"WORKERS > 1: run with WORKERS=1, or {instead}.", code="multi_worker_runtime_change")
             return view(*args, **kwargs)

@@ -207,3 +207,9 @@ def test_outage_logs_once_per_outage():
     assert [(r["level"].name, r["message"]) for r in lines] == [
         ("WARNING", "Redis is unreachable; skipped until it is back"), ("INFO", "Redis is reachable again")]
     assert lines[1]["extra"]["outage_seconds"] == 11.5
+
+
+def test_plugin_changes_are_still_refused_with_several_workers(start_gateway, redis_server):
+    gateway = start_gateway(WORKERS="2", THREADS="2", REDIS_URL=redis_server.url)
+    response = requests.post(gateway.url + "/v1/plugins/calculator/disable", timeout=10)
+    assert response.status_code == 409 and response.json()["error"]["code"] == "multi_worker_runtime_change"

@@ -39,7 +39,7 @@ READY_WAIT_EXTRA = 2.0  # seconds beyond a new server's own connect timeout
 
 def changing(*, servers: bool = True) -> Callable:
     """Guard a changing view: admin authorization and, for changes to the servers (``servers``), a single worker."""
-    return auth.admin_change(single_worker=servers, what="MCP server changes",
+    return auth.admin_change(single_worker=servers, shared=True, what="MCP server changes",
                              instead="configure the servers in the YAML file")
 
 
