@@ -41,9 +41,9 @@ from ..translate.reply import ChunkTranslator
 from ..translate.reply import new_completion_id
 from ..translate.reply import to_chat_completion
 from ..translate.request import to_ollama_chat
+from ..upstream.backends import Backends
 from ..upstream.lines import UpstreamLines
 from ..upstream.lines import open_lines
-from ..upstream.ollama import OllamaClient
 from .rounds import Rounds
 from .synthetic import lines_of
 
@@ -95,7 +95,7 @@ class Stream:
 class ChatPipeline:
     """Runs chat completions; one per app, shared by its request threads."""
 
-    def __init__(self, client: OllamaClient, cache: AnswerCache | None, mcp: MCPRuntime, tools: GatewayTools,
+    def __init__(self, client: Backends, cache: AnswerCache | None, mcp: MCPRuntime, tools: GatewayTools,
                  plugins: PluginRegistry, *, keep_alive: str = "", reasoning_content: bool = False,
                  cache_deterministic_only: bool = False, max_tool_rounds: int = 10):
         self.client = client

@@ -9,12 +9,12 @@ from ..translate.completions import CompletionChunks
 from ..translate.completions import new_completion_id
 from ..translate.completions import to_completion
 from ..translate.completions import to_ollama_generate
+from ..upstream.backends import Backends
 from ..upstream.lines import UpstreamLines
 from ..upstream.lines import open_lines
-from ..upstream.ollama import OllamaClient
 
 
-def complete(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
+def complete(client: Backends, req: dict, request_id: str | None, keep_alive: str = "") -> dict:
     """The whole `text_completion`."""
     body = to_ollama_generate(req, stream=True, keep_alive=keep_alive)
     with open_lines(client, "/api/generate", body, request_id) as lines:
@@ -26,7 +26,7 @@ def complete(client: OllamaClient, req: dict, request_id: str | None, keep_alive
                          created=int(time.time()), model=req["model"])
 
 
-def stream(client: OllamaClient, req: dict, request_id: str | None, keep_alive: str = "") -> Iterator[dict]:
+def stream(client: Backends, req: dict, request_id: str | None, keep_alive: str = "") -> Iterator[dict]:
     """Open the stream now (errors before the first line raise here), then yield its chunks lazily."""
     body = to_ollama_generate(req, stream=True, keep_alive=keep_alive)
     lines = open_lines(client, "/api/generate", body, request_id)
