@@ -104,10 +104,13 @@ def test_an_mcp_server_added_on_one_instance_is_used_by_the_other(pair):
 
         # Every worker of the other instance (two) applies it: ask often enough to reach both.
         wait_for(lambda: all(listed(second) == ["web:ready"] for _ in range(6)), 15)
-        for _ in range(4):
+        def echoed() -> bool:
             called = requests.post(second.url + "/v1/mcp/execute", timeout=20,
                                    json={"server": "web", "tool": "echo", "arguments": {"message": "hi"}})
-            assert called.status_code == 200 and called.json()["result"] == "hi", called.text
+            return called.status_code == 200 and called.json()["result"] == "hi"
+
+        for _ in range(4):  # a worker may still be connecting when the other one already lists it ready
+            wait_for(echoed, 15)
         again = requests.post(second.url + "/v1/mcp/servers", json={"name": "web", "url": server.url}, timeout=20)
         assert again.status_code == 409 and again.json()["error"]["code"] == "mcp_server_exists"
 
