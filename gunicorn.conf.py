@@ -34,8 +34,9 @@ def _address(host: str, port: int) -> str:
 bind = [_address(_settings["HOST"], _settings["PORT"])]
 backlog = 2048
 
-# Worker processes: threads, because each open stream holds one.
-worker_class = "gthread"
+# Worker processes: threads, because each open stream holds one. The gateway's gthread worker gives a connection a
+# thread only once its request head is in (HEADER_TIMEOUT), and answers malformed HTTP with its JSON error.
+worker_class = "app.worker.GatewayWorker"
 workers = _settings["WORKERS"]
 threads = _settings["THREADS"]
 # For gthread `timeout` is the worker's heartbeat to the master, sent by its event loop whatever
@@ -43,9 +44,10 @@ threads = _settings["THREADS"]
 timeout = 120
 # SIGTERM: stop accepting, let open requests and streams finish for up to SHUTDOWN_TIMEOUT.
 graceful_timeout = int(_settings["SHUTDOWN_TIMEOUT"])
-# Longer than the idle timeout of the proxies' pooled connections (Apache ttl=60, nginx 60s),
-# so a proxy never reuses a connection the gateway is closing. Idle connections hold no thread.
-keepalive = 75
+# IDLE_TIMEOUT (default 75 s): longer than the idle timeout of the proxies' pooled connections (Apache ttl=60,
+# nginx 60s), so a proxy never reuses a connection the gateway is closing. Idle connections hold no thread; a
+# client that stops sending its body or taking its answer for this long is dropped.
+keepalive = int(_settings["IDLE_TIMEOUT"]) or 1
 preload_app = False  # each worker builds its app (and its sessions, MCP pool) after the fork
 control_socket_disable = True
 if os.path.isdir("/dev/shm"):

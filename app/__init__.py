@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     """
     from . import access_log
     from . import auth
+    from . import capacity
     from . import cors
     from . import lifecycle
     from . import openapi
@@ -116,6 +117,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     openapi.init_app(app)  # after the limiter, before auth: OPENAPI_PUBLIC serves the document without the key
     metrics_endpoint.init_app(app)  # the same for METRICS_PUBLIC and /metrics; counts each finished request
     auth.init_app(app)
+    capacity.init_app(app)  # after the key check: a request without a valid key is refused without taking a slot
     register_error_handlers(app)
     register_blueprints(app)
     return app

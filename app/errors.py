@@ -98,6 +98,13 @@ class BackendsBusy(APIError):
     code = "backends_busy"
 
 
+class GatewayBusy(APIError):
+    """This worker already runs MAX_CONCURRENT_REQUESTS requests; its other threads are kept for /health."""
+
+    status = 503
+    code = "gateway_busy"
+
+
 class UpstreamError(APIError):
     status = 502
     code = "upstream_error"
@@ -114,8 +121,13 @@ class UpstreamTimeout(UpstreamError):
 
 def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict:
     """The OpenAI error envelope, stamped with the current request id."""
-    return {"error": {"message": message, "type": type, "param": param, "code": code,
-                      "request_id": g.get("request_id")}}
+    return envelope(message, type, param, code, g.get("request_id"))
+
+
+def envelope(message: str, type: str, param: str | None = None, code: str | None = None,
+             request_id: str | None = None) -> dict:
+    """The OpenAI error envelope; outside a request (the HTTP server's own refusals) without a request id."""
+    return {"error": {"message": message, "type": type, "param": param, "code": code, "request_id": request_id}}
 
 
 def from_ollama(message: str, status: int | None = None) -> APIError:
@@ -243,5 +255,25 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _crash(err: Exception):
+        if _raised_reading_the_body(err):
+            logger.bind(ip=request.remote_addr).warning("refused a broken request body: {}", type(err).__name__)
+            if isinstance(err, TimeoutError):
+                return error_response(InvalidRequest("The client stopped sending its request body (IDLE_TIMEOUT).",
+                                                     status=408, code="request_timeout"))
+            return error_response(InvalidRequest("The request body is not valid HTTP/1.1 (chunked encoding).",
+                                                 code="malformed_http"))
         logger.opt(exception=err).error("unhandled error")
         return jsonify(error_body("The gateway failed to handle the request.", "api_error", None, "internal_error")), 500
+
+
+_BODY_READERS = ("gunicorn/http/", "gunicorn\\http\\")
+
+
+def _raised_reading_the_body(err: Exception) -> bool:
+    """Whether the HTTP server's body reader raised it: a malformed chunked body, or a client that stalled."""
+    frame = err.__traceback__
+    while frame is not None:
+        if any(part in frame.tb_frame.f_code.co_filename for part in _BODY_READERS):
+            return True
+        frame = frame.tb_next
+    return False

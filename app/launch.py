@@ -12,6 +12,9 @@ import time
 from flask import Flask
 
 _IN_USE = {errno.EADDRINUSE, 10048, 10013}  # 10048 WSAEADDRINUSE, 10013 WSAEACCES (exclusive bind refused)
+MAX_REQUEST_HEAD = 64 * 1024  # a request head (request line and headers) longer than this is refused with 431
+# Open connections waitress holds at once; select() on Windows handles at most 512 sockets.
+_CONNECTION_LIMIT = 500 if os.name == "nt" else 1000
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -48,6 +51,7 @@ def serve_with_waitress(app: Flask) -> None:
 
     from .lifecycle import start_worker_resources
     from .lifecycle import stop_worker_resources
+    from .waitress_channel import GatewayChannel
 
     settings = app.config
     host, port = settings["HOST"], settings["PORT"]
@@ -57,13 +61,20 @@ def serve_with_waitress(app: Flask) -> None:
     _check_port_free(host, port)
     sockets: dict = {}
     try:
+        # waitress reads each request whole in its event loop, so slow clients hold a socket, never a thread.
         server = create_server(app, map=sockets, host=host, port=port, threads=settings["THREADS"],
-                               channel_timeout=int(settings["TIMEOUT"]) + 60, ident="llamagate",
-                               cleanup_interval=5, clear_untrusted_proxy_headers=False, send_bytes=1)
+                               channel_timeout=max(1, int(settings["IDLE_TIMEOUT"])), ident="llamagate",
+                               cleanup_interval=1, clear_untrusted_proxy_headers=False, send_bytes=1,
+                               connection_limit=_CONNECTION_LIMIT, asyncore_use_poll=os.name != "nt",
+                               max_request_body_size=settings["MAX_REQUEST_BODY"],
+                               max_request_header_size=MAX_REQUEST_HEAD)
     except OSError as err:
         if err.errno in _IN_USE or getattr(err, "winerror", None) in _IN_USE:
             _port_in_use(host, port)
         raise
+    for listener in _listeners(sockets):
+        listener.channel_class = GatewayChannel
+        _close_silent_channels(listener, settings["HEADER_TIMEOUT"])
     stop = _StopSignals(server)
     logger.bind(host=host, port=port, threads=settings["THREADS"],
                 shutdown_timeout=settings["SHUTDOWN_TIMEOUT"]).info("serving with waitress")
@@ -84,6 +95,20 @@ def serve_with_waitress(app: Flask) -> None:
         stop_worker_resources(app)
         logger.info("waitress stopped")
         logger.complete()
+
+
+def _close_silent_channels(listener, header_timeout: float) -> None:
+    """Also close, at each maintenance pass, connections that have sent nothing for HEADER_TIMEOUT since opening."""
+    maintenance = listener.maintenance
+
+    def with_silent(now: float) -> None:
+        maintenance(now)
+        cutoff = now - header_timeout
+        for channel in list(listener.active_channels.values()):
+            if channel.last_activity == channel.creation_time < cutoff and not channel.requests:
+                channel.will_close = True
+
+    listener.maintenance = with_silent
 
 
 def _port_in_use(host: str, port: int) -> None:

@@ -21,6 +21,8 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)(bearer\s+)([^\s\"',;]+)()"),
     re.compile(r"(?i)((?:x-api-key|api[_-]?key|authorization|token|password|secret)[\"']?\s*[:=]\s*[\"']?)"
                r"((?!bearer\b)[^\s\"',;&]+)()"),
+    # A key header in any shape: no colon, odd separators (a malformed request line quoted by a server's log).
+    re.compile(r"(?i)((?:x-api-key|authorization)[^A-Za-z0-9\n[]{1,8}?)((?!bearer\b)[A-Za-z0-9][^\s\"',;&]*)()"),
     re.compile(r"()(\bsk-[A-Za-z0-9_-]{8,})()"),
     re.compile(r"(?i)(://[^/\s:@]+:)([^@\s/]+)(@)"),
 ]

@@ -80,6 +80,8 @@ def load_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[s
     settings["CONFIG_FILE"] = config_file
     settings["BACKENDS"] = backend_configs(settings["BACKENDS"], settings["OLLAMA_HOST"])
     base_dir = os.path.dirname(os.path.abspath(config_file)) if config_file else os.getcwd()
+    if "MAX_CONCURRENT_REQUESTS" not in raw:  # two threads are kept for /health, metrics and quick refusals
+        settings["MAX_CONCURRENT_REQUESTS"] = max(1, settings["THREADS"] - 2)
     if "RATE_LIMIT_STORAGE_URI" not in raw and settings["REDIS_URL"]:  # Redis, once named, holds the counts too
         settings["RATE_LIMIT_STORAGE_URI"] = settings["REDIS_URL"]
     section = settings["PLUGINS"]

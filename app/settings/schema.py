@@ -86,6 +86,11 @@ class SettingsSchema(Schema):
                                                                          error="must be between 1s and 1h"))
     BACKEND_QUEUE_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0.001, max=1800,
                                                                                error="must be more than 0 and at most 30m"))
+    HEADER_TIMEOUT = Duration(load_default=10.0, validate=validate.Range(min=0.1, max=600,
+                                                                        error="must be between 100ms and 10m"))
+    IDLE_TIMEOUT = Duration(load_default=75.0, validate=validate.Range(min=1, max=3600,
+                                                                      error="must be between 1s and 1h"))
+    MAX_CONCURRENT_REQUESTS = Number(integer=True, load_default=0, validate=validate.Range(min=1))
     SHUTDOWN_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0, max=3600))
     CACHE_ENABLED = Flag(load_default=True)
     CACHE_TTL = Duration(load_default=3600.0, validate=_positive)

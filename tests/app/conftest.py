@@ -19,9 +19,12 @@ def make_app(fake_ollama, tmp_path_factory):
     empty = tmp_path_factory.mktemp("settings") / "empty.yaml"
     empty.write_text("")
 
+    # The test client leaves responses it does not read open, and an open response holds its request slot.
+    unbounded = {"MAX_CONCURRENT_REQUESTS": "100000"}
+
     def make(**settings):
         loaded = load_settings({"ENV_FILE": "", "CONFIG_FILE": str(empty)},
-                               overrides={**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url, **settings})
+                               overrides={**BASE_SETTINGS, **unbounded, "OLLAMA_HOST": fake_ollama.url, **settings})
         return create_app(settings=loaded)
 
     return make

@@ -1,0 +1,53 @@
+"""A per-worker bound on requests in flight (MAX_CONCURRENT_REQUESTS): past it a quick 503 with Retry-After.
+
+Without it every thread can end up holding a long stream, and `/health` (exempt, like `/metrics`) would queue behind
+them. A slot is taken after the key check and the rate limit, and given back when the response (or stream) closes.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from flask import current_app
+from flask import g
+from flask import request
+
+from .auth import PUBLIC_PATHS
+from .errors import GatewayBusy
+
+EXTENSION_KEY = "llamagate.capacity"
+EXEMPT_PATHS = PUBLIC_PATHS | {"/metrics"}
+RETRY_AFTER = "1"
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION_KEY] = threading.BoundedSemaphore(app.config["MAX_CONCURRENT_REQUESTS"])
+    app.before_request(_take_slot)
+    app.after_request(_give_back_on_close)
+    app.teardown_request(_give_back_unsent)
+
+
+def _take_slot() -> None:
+    if request.path in EXEMPT_PATHS or request.method == "OPTIONS":
+        return
+    slots = current_app.extensions[EXTENSION_KEY]
+    if not slots.acquire(blocking=False):
+        limit = current_app.config["MAX_CONCURRENT_REQUESTS"]
+        raise GatewayBusy(f"The gateway is busy: this worker is already running {limit} requests "
+                          "(MAX_CONCURRENT_REQUESTS). Retry shortly.", headers={"Retry-After": RETRY_AFTER})
+    g.capacity_slot = slots
+
+
+def _give_back_on_close(response):
+    slots = g.pop("capacity_slot", None)
+    if slots is not None:
+        response.call_on_close(slots.release)
+    return response
+
+
+def _give_back_unsent(exc) -> None:
+    """A request that ended without a response passing `after_request` (it failed there) frees its slot here."""
+    slots = g.pop("capacity_slot", None)
+    if slots is not None:
+        slots.release()

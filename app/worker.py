@@ -1,0 +1,186 @@
+"""gunicorn's threaded worker, made safe for slow and silent clients, and for malformed HTTP.
+
+A connection gets a thread only once its request head has arrived whole, within HEADER_TIMEOUT of connecting (or of
+becoming readable again after a kept-alive pause): until then the worker's event loop reads it. A socket then waits
+at most IDLE_TIMEOUT for the client to send or take bytes. The requests gunicorn's parser rejects are answered with
+the gateway's JSON error envelope, which echoes nothing of the request, and logged without their text.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import selectors
+import ssl
+import time
+from collections import deque
+from functools import partial
+
+from gunicorn.http.errors import ParseException
+from gunicorn.http2 import negotiation
+from gunicorn.workers.gthread import TConn
+from gunicorn.workers.gthread import ThreadWorker
+
+from .errors import envelope
+from .launch import MAX_REQUEST_HEAD
+
+_HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too, which refuses it
+_RECV = 64 * 1024
+
+# gunicorn's parser errors, by class name: (status, reason, code, message). Anything else is a 400.
+_REFUSALS = {
+    "LimitRequestLine": (414, "URI Too Long", "request_line_too_long", "The request line is too long."),
+    "LimitRequestHeaders": (431, "Request Header Fields Too Large", "request_headers_too_large",
+                            "The request has too many headers or a header that is too long."),
+    "UnsupportedTransferCoding": (501, "Not Implemented", "unsupported_transfer_coding",
+                                  "The request's Transfer-Encoding is not supported."),
+    "ExpectationFailed": (417, "Expectation Failed", "expectation_failed", "The request's Expect header is not supported."),
+    "ForbiddenProxyRequest": (403, "Forbidden", "proxy_protocol_forbidden", "PROXY protocol is not allowed from this address."),
+}
+_MALFORMED = (400, "Bad Request", "malformed_http", "The request is not valid HTTP/1.1.")
+_SERVER_FAULTS = ("InvalidResponseHeader", "InvalidResponseHeaderName", "ConfigurationProblem")
+
+
+def error_bytes(status: int, reason: str, code: str, message: str, kind: str = "invalid_request_error") -> bytes:
+    """A whole HTTP/1.1 response carrying the JSON error envelope, closing the connection."""
+    body = json.dumps(envelope(message, kind, None, code)).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class HeadFirstConn(TConn):
+    """A connection whose request head may have been read ahead by the event loop (`head`)."""
+
+    def __init__(self, cfg, sock, client, server):
+        super().__init__(cfg, sock, client, server)
+        self.head = bytearray()
+        self.deadline = 0.0
+
+    def init(self) -> None:
+        super().init()  # once per connection; the rest runs before every request on it
+        self.sock.settimeout(self.cfg.keepalive or None)
+        if self.head:
+            self.parser.unreader.unread(bytes(self.head))
+            self.head.clear()
+
+    def head_complete(self, new: int) -> bool:
+        """Whether the head has ended, looking only at the ``new`` bytes just added (and the few before them)."""
+        start = max(0, len(self.head) - new - 3)
+        return any(self.head.find(end, start) >= 0 for end in _HEAD_ENDS)
+
+
+class GatewayWorker(ThreadWorker):
+    """gthread with connections parked in the event loop until their request head is in."""
+
+    def init_process(self) -> None:
+        self.parked: deque[HeadFirstConn] = deque()  # ordered by deadline: each gets the same HEADER_TIMEOUT
+        super().init_process()
+
+    @property
+    def header_timeout(self) -> float:
+        return float(getattr(self.wsgi, "config", {}).get("HEADER_TIMEOUT", 10.0))
+
+    def reads_ahead(self, conn: HeadFirstConn) -> bool:
+        """TLS and HTTP/2 prior knowledge need the socket in a thread from the first byte (gunicorn's own way)."""
+        return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+
+    def accept(self, listener) -> None:
+        try:
+            sock, client = listener.accept()
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname())
+        if self.reads_ahead(conn):
+            self.park(conn)
+        else:
+            sock.setblocking(True)
+            self.enqueue_req(conn)
+
+    def on_client_socket_readable(self, conn: HeadFirstConn, client) -> None:
+        """A kept-alive connection has bytes again: its next head is read here too."""
+        if not self.reads_ahead(conn):
+            super().on_client_socket_readable(conn, client)
+            return
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self.park(conn)
+
+    def park(self, conn: HeadFirstConn) -> None:
+        conn.sock.setblocking(False)
+        conn.deadline = time.monotonic() + self.header_timeout
+        self.parked.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
+
+    def unpark(self, conn: HeadFirstConn) -> None:
+        self.poller.unregister(conn.sock)
+        self.parked.remove(conn)
+
+    def on_head_bytes(self, conn: HeadFirstConn, sock) -> None:
+        try:
+            data = sock.recv(_RECV)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client left before finishing its head
+            self.unpark(conn)
+            self.drop(conn)
+            return
+        conn.head += data
+        if conn.head_complete(len(data)):
+            self.unpark(conn)
+            conn.data_ready = True
+            self.enqueue_req(conn)
+        elif len(conn.head) > MAX_REQUEST_HEAD:
+            self.unpark(conn)
+            self.drop(conn, _REFUSALS["LimitRequestHeaders"])
+
+    def murder_pending(self) -> None:
+        """Also close parked connections past their HEADER_TIMEOUT (a 408 when they had begun), or all when stopping."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.parked and (self.parked[0].deadline <= now or not self.alive):
+            conn = self.parked[0]
+            self.unpark(conn)
+            began = bool(conn.head) and self.alive
+            self.drop(conn, (408, "Request Timeout", "request_timeout",
+                             "The request head did not arrive within HEADER_TIMEOUT.") if began else None)
+
+    def drop(self, conn: HeadFirstConn, refusal: tuple | None = None) -> None:
+        """Close a parked connection, after one non-blocking try at sending ``refusal``'s JSON error."""
+        if refusal is not None:
+            try:
+                conn.sock.send(error_bytes(*refusal))
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def _keepalive_after(self, conn, keepalive) -> bool:
+        """The answer is sent already: a broken rest of the body (drained here) only ends the connection."""
+        try:
+            return super()._keepalive_after(conn, keepalive)
+        except ParseException:
+            return False
+
+    def handle_error(self, req, client, addr, exc) -> None:
+        """gunicorn's refusals as JSON, naming the problem but never quoting the request (it may hold a key)."""
+        name = type(exc).__name__
+        addr = addr or ("", -1)
+        if name in _SERVER_FAULTS or not isinstance(exc, (ParseException, ssl.SSLError)):
+            self.log.exception("error handling a request")
+            refusal = (500, "Internal Server Error", "internal_error", "The gateway failed to handle the request.",
+                       "api_error")
+        else:
+            refusal = _REFUSALS.get(name, _MALFORMED)
+            self.log.warning("refused a malformed request from ip=%s: %s", addr[0], name)
+        try:
+            client.settimeout(1.0)
+            client.sendall(error_bytes(*refusal))
+        except OSError:
+            self.log.debug("could not send the error response")
+
