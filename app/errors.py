@@ -10,6 +10,7 @@
     ├── BackendsBusy              503 api_error (code backends_busy; every Ollama slot and queue place taken)
     └── UpstreamError             502 api_error (Ollama failed or answered badly)
         ├── UpstreamUnavailable   502 api_error (code upstream_unavailable)
+        ├── UpstreamLineTooLong   502 api_error (code upstream_line_too_long; a line or body past MAX_UPSTREAM_LINE)
         └── UpstreamTimeout       504 api_error (code upstream_timeout)
 
 `from_ollama` maps Ollama's errors (an HTTP status, or an `{"error"}` line inside a stream) and `from_mcp`
@@ -105,6 +106,10 @@ class UpstreamError(APIError):
 
 class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
+
+
+class UpstreamLineTooLong(UpstreamError):
+    code = "upstream_line_too_long"
 
 
 class UpstreamTimeout(UpstreamError):
