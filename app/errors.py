@@ -8,6 +8,7 @@
     ├── Conflict                  409 invalid_request_error
     ├── RateLimited               429 rate_limit_error
     ├── BackendsBusy              503 api_error (code backends_busy; every Ollama slot and queue place taken)
+    ├── ClientGone                499 api_error (code client_closed_request; for the logs, nobody reads it)
     └── UpstreamError             502 api_error (Ollama failed or answered badly)
         ├── UpstreamUnavailable   502 api_error (code upstream_unavailable)
         ├── UpstreamLineTooLong   502 api_error (code upstream_line_too_long; a line or body past MAX_UPSTREAM_LINE)
@@ -97,6 +98,13 @@ class BackendsBusy(APIError):
 
     status = 503
     code = "backends_busy"
+
+
+class ClientGone(APIError):
+    """The client hung up while its reply was still being read from Ollama."""
+
+    status = 499
+    code = "client_closed_request"
 
 
 class UpstreamError(APIError):

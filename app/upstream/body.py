@@ -3,12 +3,14 @@ once, each at most MAX_UPSTREAM_LINE bytes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 
 import requests
 from urllib3.exceptions import HTTPError
 from urllib3.exceptions import ReadTimeoutError
 
+from ..errors import ClientGone
 from ..errors import UpstreamLineTooLong
 
 READ_SIZE = 64 * 1024  # at most this much per read; a read returns what has arrived, it never waits to fill up
@@ -43,15 +45,19 @@ def pieces(response: requests.Response) -> Iterator[bytes]:
         raise BodyBroken(isinstance(err, (ReadTimeoutError, TimeoutError))) from None
 
 
-def lines(response: requests.Response, limit: int = DEFAULT_LIMIT) -> Iterator[bytes]:
+def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
+          gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
     """The body's lines without their newline; each byte is looked at once, however long a line gets.
 
     :raises UpstreamLineTooLong: a line is longer than `limit` bytes (raised as soon as that many have come).
+    :raises ClientGone: `gone()`, asked as each piece arrives, says the client has left.
     :raises BodyBroken: see `pieces`.
     """
     pending: list[bytes] = []  # the pieces of a line that has not ended yet
     size = 0
     for piece in pieces(response):
+        if gone is not None and gone():
+            raise ClientGone("The client closed the connection before the reply was complete.")
         start = 0
         end = piece.find(b"\n")
         while end >= 0:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import requests
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamLineTooLong
 from ..errors import UpstreamTimeout
@@ -29,7 +30,7 @@ class UpstreamLines:
 
     def __init__(self, response: requests.Response, limit: int = DEFAULT_LIMIT):
         self.response = response
-        self._lines = lines(response, limit)
+        self._lines = lines(response, limit, client_watch())
         self._peeked: dict | None = None
         self._tally = current_tally()  # the first line's time and the done line's token counts go here
 
