@@ -36,7 +36,10 @@ def pieces(response: requests.Response) -> Iterator[bytes]:
         return
     raw = response.raw
     try:
-        while True:
+        if raw.chunked and raw.supports_chunked_reads():  # Ollama's streams: one piece per chunk, as it comes
+            yield from raw.read_chunked(READ_SIZE, decode_content=True)
+            return
+        while True:  # read1: what has arrived, without waiting for READ_SIZE bytes
             piece = raw.read1(READ_SIZE, decode_content=True)
             if not piece:
                 return
@@ -58,8 +61,13 @@ def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
     for piece in pieces(response):
         if gone is not None and gone():
             raise ClientGone("The client closed the connection before the reply was complete.")
-        start = 0
         end = piece.find(b"\n")
+        if end == len(piece) - 1 and not pending:  # the usual piece: one whole line
+            if end > limit:
+                raise too_long(limit)
+            yield piece[:end]
+            continue
+        start = 0
         while end >= 0:
             if pending:
                 pending.append(piece[start:end])
