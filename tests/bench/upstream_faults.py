@@ -1,7 +1,7 @@
 """Benchmark: how long a client waits for its answer when the upstream misbehaves, for each fault of
 tests/fault_upstream.py, through the real gateway under gunicorn (loopback only).
 
-    python tests/bench/upstream_faults.py [--rounds 3] [--timeout 2s]
+    python tests/bench/upstream_faults.py [--rounds 3] [--timeout 2s] [--only stall,drip,...]
 
 The gateway runs with TIMEOUT=--timeout, CONNECT_TIMEOUT=1s and MAX_UPSTREAM_LINE=16MB (so that the 10 MB line
 passes and the 20 MB one does not). Prints the median wait, the status and the error code of each case; for the
@@ -73,7 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs per case; the median is printed")
     parser.add_argument("--timeout", default="2s", help="the gateway's TIMEOUT")
+    parser.add_argument("--only", default="", help="comma-separated cases to run (default: all)")
     args = parser.parse_args()
+    only = set(filter(None, args.only.split(",")))
     fault = FaultUpstream().start()
     listener, fillers = unaccepting_port()
     base = {**BASE_SETTINGS, "TIMEOUT": args.timeout, "CONNECT_TIMEOUT": "1s", "MAX_UPSTREAM_LINE": str(LINE_CAP)}
@@ -91,6 +93,8 @@ def main() -> None:
                  ("big-json", "fault", "/v1/embeddings"), ("refused", "refused", chat),
                  ("connect-timeout", "no-accept", chat)]
         for name, where, path in cases:
+            if only and name not in only:
+                continue
             for stream in ((False,) if path == "/v1/embeddings" else (False, True)):
                 runs = []
                 for _ in range(args.rounds):
@@ -99,7 +103,7 @@ def main() -> None:
                     runs.append(ask(gateways[where].url, path, stream))
                 print(f"{name:<16} {'stream' if stream else 'whole':<7} {statistics.median(r[0] for r in runs):8.3f} s"
                       f"   {runs[-1][1]}")
-        for stream in (False, True):
+        for stream in (False, True) if not only or "drip" in only else ():
             runs = []
             for _ in range(args.rounds):
                 fault.reset("drip")
