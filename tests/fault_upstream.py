@@ -9,7 +9,7 @@
   long-line   one token line, then a line of `line_size` bytes (set it past MAX_UPSTREAM_LINE)
   long-first  a line of `line_size` bytes before any other
   big-json    (embed) a whole JSON body of `line_size` bytes
-  drip        a never-ending reply, one byte every `drip_delay` seconds
+  drip        a never-ending reply, one byte every `drip_delay` seconds (embed: a whole body that never ends)
 
 Streamed replies use chunked encoding and `application/x-ndjson` like Ollama. Every connection is recorded, with
 whether the gateway closed it (`wait_closed`).
@@ -130,6 +130,11 @@ class FaultUpstream:
             return False
         if fault == "html500":
             return _whole(sock, 500, "text/html; charset=utf-8", self.page.encode())
+        if path == "/api/embed" and fault == "drip":
+            sock.sendall(b"HTTP/1.1 200 X\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+            while True:
+                sock.sendall(b" ")
+                time.sleep(self.drip_delay)
         if path == "/api/embed":
             size = self.line_size if fault == "big-json" else 0
             body = json.dumps({"model": "m", "embeddings": [[0.5]], "pad": "x" * size}).encode()

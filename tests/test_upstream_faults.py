@@ -206,6 +206,14 @@ def test_a_client_that_leaves_a_drip_fed_whole_answer_gets_its_upstream_closed(f
     assert_serving(faulty, fault)
 
 
+def test_a_client_that_leaves_a_drip_fed_whole_reply_of_embeddings_gets_its_upstream_closed(faulty, fault):
+    fault.reset("drip")
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(faulty.url + "/v1/embeddings", json={"model": "m", "input": "x"}, headers=AUTH, timeout=(5, 1.5))
+    assert fault.wait_closed()
+    assert_serving(faulty, fault)
+
+
 def test_an_unreachable_upstream_is_not_named_to_the_client(start_gateway):
     port = free_port()
     gateway = start_gateway(OLLAMA_HOST=f"http://127.0.0.1:{port}")

@@ -25,10 +25,11 @@ class BodyBroken(Exception):
         self.timed_out = timed_out
 
 
-def pieces(response: requests.Response) -> Iterator[bytes]:
+def pieces(response: requests.Response, gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
     """The body as it arrives (decoded, chunked framing removed), each piece at most READ_SIZE bytes.
 
     :raises BodyBroken: a read timed out or the connection broke.
+    :raises ClientGone: `gone()`, asked as each piece arrives, says the client has left.
     """
     if response._content_consumed:  # read already (a request sent without stream=True)
         if response.content:
@@ -37,12 +38,12 @@ def pieces(response: requests.Response) -> Iterator[bytes]:
     raw = response.raw
     try:
         if raw.chunked and raw.supports_chunked_reads():  # Ollama's streams: one piece per chunk, as it comes
-            yield from raw.read_chunked(READ_SIZE, decode_content=True)
-            return
-        while True:  # read1: what has arrived, without waiting for READ_SIZE bytes
-            piece = raw.read1(READ_SIZE, decode_content=True)
-            if not piece:
-                return
+            arrived = raw.read_chunked(READ_SIZE, decode_content=True)
+        else:
+            arrived = iter(lambda: raw.read1(READ_SIZE, decode_content=True), b"")  # what has come, no waiting
+        for piece in arrived:
+            if gone is not None and gone():
+                raise ClientGone("The client closed the connection before the reply was complete.")
             yield piece
     except (HTTPError, OSError, ValueError) as err:  # ValueError: a read on a connection closed meanwhile
         raise BodyBroken(isinstance(err, (ReadTimeoutError, TimeoutError))) from None
@@ -53,14 +54,11 @@ def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
     """The body's lines without their newline; each byte is looked at once, however long a line gets.
 
     :raises UpstreamLineTooLong: a line is longer than `limit` bytes (raised as soon as that many have come).
-    :raises ClientGone: `gone()`, asked as each piece arrives, says the client has left.
-    :raises BodyBroken: see `pieces`.
+    :raises BodyBroken, ClientGone: see `pieces`.
     """
     pending: list[bytes] = []  # the pieces of a line that has not ended yet
     size = 0
-    for piece in pieces(response):
-        if gone is not None and gone():
-            raise ClientGone("The client closed the connection before the reply was complete.")
+    for piece in pieces(response, gone):
         end = piece.find(b"\n")
         if end == len(piece) - 1 and not pending:  # the usual piece: one whole line
             if end > limit:
@@ -89,15 +87,16 @@ def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
         yield b"".join(pending)
 
 
-def read_body(response: requests.Response, limit: int = DEFAULT_LIMIT, *, cut: bool = False) -> bytes:
+def read_body(response: requests.Response, limit: int = DEFAULT_LIMIT, *, cut: bool = False,
+              gone: Callable[[], bool] | None = None) -> bytes:
     """The whole body; past `limit` bytes it is cut there (`cut`) or refused.
 
     :raises UpstreamLineTooLong: the body is longer than `limit` (unless `cut`).
-    :raises BodyBroken: see `pieces`.
+    :raises BodyBroken, ClientGone: see `pieces`.
     """
     parts: list[bytes] = []
     size = 0
-    for piece in pieces(response):
+    for piece in pieces(response, gone):
         parts.append(piece)
         size += len(piece)
         if size > limit:

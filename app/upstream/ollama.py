@@ -10,6 +10,7 @@ import requests
 from loguru import logger
 from requests.adapters import HTTPAdapter
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import UpstreamUnavailable
@@ -134,7 +135,7 @@ def read_json(response: requests.Response, limit: int = DEFAULT_LIMIT) -> dict:
     :raises UpstreamError: not a JSON object; UpstreamTimeout: a stalled body; UpstreamLineTooLong: too long.
     """
     try:
-        data = json.loads(read_body(response, limit))
+        data = json.loads(read_body(response, limit, gone=client_watch()))
     except BodyBroken as err:
         if err.timed_out:
             raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
@@ -168,7 +169,7 @@ def error_text(response: requests.Response) -> str:
     any other body reduced by `client_text` and stripped of addresses. The whole text goes to the debug log."""
     status = response.status_code
     try:
-        raw = read_body(response, _ERROR_BODY_LIMIT, cut=True)
+        raw = read_body(response, _ERROR_BODY_LIMIT, cut=True, gone=client_watch())
     except BodyBroken:
         return f"Ollama answered HTTP {status}"
     text = raw.decode("utf-8", "replace")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import requests
 from loguru import logger
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..tally import current as current_tally
@@ -51,7 +52,7 @@ def relay(client: Backends, method: str, path: str, data: bytes | None, *, conte
     try:
         if status >= 400 and method != "HEAD" and not _is_json(kind):  # an error page of whatever sits there
             return Relayed(status, JSON, body=json.dumps({"error": error_text(response)}).encode())
-        body = read_body(response, client.max_line)
+        body = read_body(response, client.max_line, gone=client_watch())
     except BodyBroken as err:
         raise _mid_body(err) from None
     finally:
