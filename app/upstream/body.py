@@ -60,7 +60,7 @@ def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
     size = 0
     for piece in pieces(response, gone):
         end = piece.find(b"\n")
-        if end == len(piece) - 1 and not pending:  # the usual piece: one whole line
+        if end >= 0 and end == len(piece) - 1 and not pending:  # the usual piece: one whole line
             if end > limit:
                 raise too_long(limit)
             yield piece[:end]
