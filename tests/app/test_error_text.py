@@ -66,3 +66,12 @@ def test_an_ollama_error_holding_a_page_is_reduced_like_one():
 
 def test_a_body_that_is_not_ollamas_error_is_not_taken_for_one():
     assert ollama_message("<html></html>") is None and ollama_message('{"detail": "x"}') is None
+
+
+def test_the_gateway_own_keys_are_known_inside_the_app(make_app):
+    app = make_app(API_KEY="own-api-key-0001", ADMIN_API_KEY="own-admin-key-0002")
+    with app.app_context():
+        cleaned = client_text("proxy echoed own-api-key-0001 and own-admin-key-0002")
+        from_ollama_line = ollama_error("bad key own-api-key-0001")
+    assert "own-api-key" not in cleaned and "own-admin-key" not in cleaned and cleaned.count("[REDACTED]") == 2
+    assert from_ollama_line == "bad key [REDACTED]"
