@@ -142,7 +142,7 @@ class FaultUpstream:
         _headers(sock, 200, NDJSON)
         if fault == "reset":
             _chunk(sock, _line(path, "Hello"))
-            time.sleep(0.2)  # let the line reach the gateway before the reset
+            time.sleep(0.5)  # let the gateway read the line: a reset drops what it has not read yet
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return False
         if fault == "drip":
