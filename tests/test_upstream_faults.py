@@ -184,6 +184,7 @@ def test_a_10mb_line_within_the_cap_goes_through(roomy, fault, stream):
     else:
         content = response.json()["choices"][0]["message"]["content"]
     assert content == "x" * BIG_LINE
+    assert fault.wait_closed()
     assert_serving(roomy, fault)
 
 
