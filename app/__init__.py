@@ -73,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
 
     ollama = Backends(settings["BACKENDS"], connect_timeout=settings["CONNECT_TIMEOUT"],
                       read_timeout=settings["TIMEOUT"], queue_timeout=settings["BACKEND_QUEUE_TIMEOUT"],
-                      counted=settings.get("METRICS_ENABLED", True))
+                      counted=settings.get("METRICS_ENABLED", True), max_line=settings["MAX_UPSTREAM_LINE"])
     if ollama.several:  # one backend needs no model lists and no probes
         watcher = Watcher(ollama, refresh=settings["BACKEND_REFRESH"], timeout=settings["HEALTH_CHECK_TIMEOUT"])
         lifecycle.register(app, "backends", start=watcher.start, stop=watcher.stop)

@@ -8,8 +8,10 @@
     ├── Conflict                  409 invalid_request_error
     ├── RateLimited               429 rate_limit_error
     ├── BackendsBusy              503 api_error (code backends_busy; every Ollama slot and queue place taken)
+    ├── ClientGone                499 api_error (code client_closed_request; for the logs, nobody reads it)
     └── UpstreamError             502 api_error (Ollama failed or answered badly)
         ├── UpstreamUnavailable   502 api_error (code upstream_unavailable)
+        ├── UpstreamLineTooLong   502 api_error (code upstream_line_too_long; a line or body past MAX_UPSTREAM_LINE)
         └── UpstreamTimeout       504 api_error (code upstream_timeout)
 
 `from_ollama` maps Ollama's errors (an HTTP status, or an `{"error"}` line inside a stream) and `from_mcp`
@@ -105,6 +107,13 @@ class GatewayBusy(APIError):
     code = "gateway_busy"
 
 
+class ClientGone(APIError):
+    """The client hung up while its reply was still being read from Ollama."""
+
+    status = 499
+    code = "client_closed_request"
+
+
 class UpstreamError(APIError):
     status = 502
     code = "upstream_error"
@@ -112,6 +121,10 @@ class UpstreamError(APIError):
 
 class UpstreamUnavailable(UpstreamError):
     code = "upstream_unavailable"
+
+
+class UpstreamLineTooLong(UpstreamError):
+    code = "upstream_line_too_long"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -32,6 +32,7 @@ def test_defaults():
     assert (s["CACHE_ENABLED"], s["CACHE_TTL"], s["CACHE_MAX_ENTRIES"], s["API_KEY"], s["DEBUG"]) == (
         True, 3600.0, 1000, "", False)
     assert s["MAX_REQUEST_BODY"] == 20_000_000 and s["WORKERS"] == 1
+    assert s["MAX_UPSTREAM_LINE"] == 32_000_000 and s["HEALTH_SHOW_UPSTREAM"] is True
     assert s["PLUGINS_ENABLED"] is True and s["PLUGINS"].items == ()
 
 
@@ -74,6 +75,8 @@ def test_bad_mcp_section_is_a_config_error_naming_file_and_key(tmp_path):
     ({"CACHE_TTL": "0"}, "CACHE_TTL='0': must be greater than 0"),
     ({"CACHE_MAX_ENTRIES": "1.5"}, "CACHE_MAX_ENTRIES='1.5': must be a whole number"),
     ({"MAX_REQUEST_BODY": "lots"}, "MAX_REQUEST_BODY='lots': must be a size"),
+    ({"MAX_UPSTREAM_LINE": "512"}, "MAX_UPSTREAM_LINE='512': must be at least 1KB"),
+    ({"HEALTH_SHOW_UPSTREAM": "hidden"}, "HEALTH_SHOW_UPSTREAM='hidden': must be true or false"),
     ({"THREADS": "0"}, "THREADS='0'"),
     ({"TLS_ENABLED": "true"}, "TLS_CERT_FILE='': is required when TLS_ENABLED=true"),
     ({"TLS_ENABLED": "true", "TLS_CERT_FILE": "/nonexistent.pem", "TLS_KEY_FILE": "/nonexistent.key"},

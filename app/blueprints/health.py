@@ -18,15 +18,16 @@ Check = Callable[[object], tuple[dict, bool]]
 
 def ollama_check(svc) -> tuple[dict, bool]:
     """`ollama`, `ollama_version`, `ollama_host` as with one backend, and each backend's state; healthy while
-    at least one backend is up."""
+    at least one backend is up. HEALTH_SHOW_UPSTREAM=false leaves the addresses out (backend-1, backend-2...)."""
     pool = svc.ollama
-    host = ",".join(b.config.url for b in pool.backends)
+    show = svc.settings.get("HEALTH_SHOW_UPSTREAM", True)
+    where = {"ollama_host": ",".join(b.config.url for b in pool.backends)} if show else {}
     version, error = check(pool, svc.settings["HEALTH_CHECK_TIMEOUT"])
     with pool.lock:
-        backends = [b.report() for b in pool.backends]
+        backends = [b.report(None if show else f"backend-{i}") for i, b in enumerate(pool.backends, 1)]
     if error is not None:  # the error in the usual envelope, beside the report's own fields
-        return {"ollama": "disconnected", "ollama_host": host, "backends": backends, **error.body()}, False
-    return {"ollama": "connected", "ollama_version": version, "ollama_host": host, "backends": backends}, True
+        return {"ollama": "disconnected", **where, "backends": backends, **error.body()}, False
+    return {"ollama": "connected", "ollama_version": version, **where, "backends": backends}, True
 
 
 def redis_check(svc) -> tuple[dict, bool]:

@@ -82,6 +82,7 @@ class SettingsSchema(Schema):
     STREAM_KEEPALIVE = Duration(load_default=10.0, validate=validate.Range(min=0.1, max=300,
                                                                           error="must be between 100ms and 5m"))
     HEALTH_CHECK_TIMEOUT = Duration(load_default=5.0, validate=_positive)
+    HEALTH_SHOW_UPSTREAM = Flag(load_default=True)
     BACKEND_REFRESH = Duration(load_default=30.0, validate=validate.Range(min=1, max=3600,
                                                                          error="must be between 1s and 1h"))
     BACKEND_QUEUE_TIMEOUT = Duration(load_default=30.0, validate=validate.Range(min=0.001, max=1800,
@@ -97,6 +98,7 @@ class SettingsSchema(Schema):
     CACHE_MAX_ENTRIES = Number(integer=True, load_default=1000, validate=validate.Range(min=1))
     CACHE_DETERMINISTIC_ONLY = Flag(load_default=False)
     MAX_REQUEST_BODY = ByteSize(load_default=20 * 1000**2, validate=validate.Range(min=1024, error="must be at least 1KB"))
+    MAX_UPSTREAM_LINE = ByteSize(load_default=32 * 1000**2, validate=validate.Range(min=1024, error="must be at least 1KB"))
     KEEP_ALIVE = Text(load_default="")
     REASONING_CONTENT = Flag(load_default=False)
     TRUSTED_PROXIES = TrustedProxies(load_default=0)

@@ -77,10 +77,10 @@ class Backend:
         self.error = ""
         self.version = version
 
-    def report(self) -> dict:
-        """The backend as /health shows it."""
-        out = {"name": self.name, "url": self.config.url, "status": "up" if self.up else "down",
-               "models": self.names,
+    def report(self, anonymous: str | None = None) -> dict:
+        """The backend as /health shows it; under an `anonymous` name, without its address."""
+        named = {"name": anonymous} if anonymous else {"name": self.name, "url": self.config.url}
+        out = {**named, "status": "up" if self.up else "down", "models": self.names,
                "in_flight": self.in_flight, "queued": self.waiting, "max_concurrency": self.config.max_concurrency,
                "queue": self.config.queue, "weight": self.config.weight}
         if self.error:

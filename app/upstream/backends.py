@@ -21,6 +21,7 @@ from ..settings.backends import BackendConfig
 from ..tally import current as current_tally
 from .backend import Backend
 from .backend import count_error
+from .body import DEFAULT_LIMIT
 from .ollama import OllamaClient
 from .ollama import encode
 from .ollama import raise_for_status
@@ -41,10 +42,11 @@ class Backends:
     """
 
     def __init__(self, configs: Sequence[BackendConfig], *, connect_timeout: float, read_timeout: float,
-                 queue_timeout: float, counted: bool = True):
+                 queue_timeout: float, counted: bool = True, max_line: int = DEFAULT_LIMIT):
         self.backends = [Backend(config, OllamaClient(config.url, connect_timeout=connect_timeout,
-                                                      read_timeout=read_timeout), counted=counted)
+                                                      read_timeout=read_timeout, max_line=max_line), counted=counted)
                          for config in configs]
+        self.max_line = max_line  # MAX_UPSTREAM_LINE: the longest reply line, or whole reply, read
         self.several = len(self.backends) > 1
         self.queue_timeout = queue_timeout
         self._cond = threading.Condition()
@@ -73,11 +75,14 @@ class Backends:
                 backend.forget(model)
         return response
 
+    # Whole replies are streamed too, so that their size is checked while they are read (the slot is held until then).
     def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout))
+        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout, stream=True),
+                         self.max_line)
 
     def post_json(self, path: str, body: Any, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout))
+        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout, stream=True),
+                         self.max_line)
 
     def merged(self, path: str, request_id: str | None = None) -> dict:
         """`/api/tags` or `/api/ps` of every reachable backend, each model once (the first backend's entry)."""

@@ -6,26 +6,31 @@ import json
 from collections.abc import Iterator
 
 import requests
-from urllib3.exceptions import ReadTimeoutError
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
+from ..errors import UpstreamLineTooLong
 from ..errors import UpstreamTimeout
 from ..errors import from_ollama
 from ..tally import current as current_tally
 from .backend import count_error
+from .body import DEFAULT_LIMIT
+from .body import BodyBroken
+from .body import lines
+from .error_text import ollama_error
 
 
 class UpstreamLines:
     """Iterate the JSON objects of one streamed reply; the last one yielded is the `done` line.
 
     Raises APIError for an in-band `{"error": ...}` line (mapped like Ollama's HTTP errors), a line that is
-    not JSON, a stall longer than the read timeout, and an end of body without a `done` line. Always
-    `close()` it (or use `with`); closing more than once is harmless.
+    not JSON or longer than `limit` bytes, a stall longer than the read timeout, and an end of body without a
+    `done` line. Always `close()` it (or use `with`); closing more than once is harmless.
     """
 
-    def __init__(self, response: requests.Response):
+    def __init__(self, response: requests.Response, limit: int = DEFAULT_LIMIT):
         self.response = response
-        self._lines = response.iter_lines()
+        self._lines = lines(response, limit, client_watch())
         self._peeked: dict | None = None
         self._tally = current_tally()  # the first line's time and the done line's token counts go here
 
@@ -61,11 +66,12 @@ class UpstreamLines:
             raw = next(self._lines, None)
             while raw is not None and not raw.strip():
                 raw = next(self._lines, None)
-        except requests.RequestException as err:
-            # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
-            timed_out = isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args)
+        except (BodyBroken, UpstreamLineTooLong) as err:
+            timed_out = isinstance(err, BodyBroken) and err.timed_out
             if self._tally.backend:  # after the first byte: counted here, not retried
                 count_error(self._tally.backend, "timeout" if timed_out else "broken")
+            if isinstance(err, UpstreamLineTooLong):
+                raise
             if timed_out:
                 raise UpstreamTimeout("Ollama stopped sending tokens for longer than TIMEOUT.") from None
             raise UpstreamError("The connection to Ollama broke during the reply.") from None
@@ -78,7 +84,7 @@ class UpstreamLines:
         if not isinstance(line, dict):
             raise UpstreamError("upstream returned malformed stream data")
         if "error" in line:
-            raise from_ollama(str(line["error"]))
+            raise from_ollama(ollama_error(str(line["error"])))
         self._tally.first_token()
         if line.get("done"):
             self._tally.add_usage(int(line.get("prompt_eval_count") or 0), int(line.get("eval_count") or 0))
@@ -88,11 +94,11 @@ class UpstreamLines:
 def open_lines(client, path: str, body: dict, request_id: str | None) -> UpstreamLines:
     """POST `body` as a stream (Ollama always streams to the gateway, so TIMEOUT is an idle timeout) and read the
     first line before returning, so that an early failure still gets a real HTTP status."""
-    lines = UpstreamLines(client.request("POST", path, body={**body, "stream": True}, request_id=request_id,
-                                         stream=True))
+    reply = UpstreamLines(client.request("POST", path, body={**body, "stream": True}, request_id=request_id,
+                                         stream=True), client.max_line)
     try:
-        lines.peek()
+        reply.peek()
     except BaseException:
-        lines.close()
+        reply.close()
         raise
-    return lines
+    return reply

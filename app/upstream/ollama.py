@@ -7,23 +7,33 @@ import threading
 from typing import Any
 
 import requests
+from loguru import logger
 from requests.adapters import HTTPAdapter
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import UpstreamUnavailable
 from ..errors import from_ollama
+from .body import DEFAULT_LIMIT
+from .body import BodyBroken
+from .body import read_body
+from .error_text import client_text
+from .error_text import ollama_error
+from .error_text import without_addresses
 
-_ERROR_TEXT_LIMIT = 1000
+_ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body read
 
 
 class OllamaClient:
     """Talks to one Ollama server; safe to share between threads (each thread gets its own Session)."""
 
-    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float):
+    def __init__(self, base_url: str, *, connect_timeout: float, read_timeout: float,
+                 max_line: int = DEFAULT_LIMIT):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.max_line = max_line
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -67,10 +77,14 @@ class OllamaClient:
         return self._session().send(prepared, stream=stream, timeout=(connect, read))
 
     def transport_error(self, err: requests.RequestException) -> UpstreamError:
-        """The APIError for a round trip that failed."""
+        """The APIError for a round trip that failed; its message names no address (the warning line does)."""
         if isinstance(err, requests.Timeout):
-            return UpstreamTimeout(_timeout_message(err, self.base_url))
-        return UpstreamUnavailable(f"Ollama is unreachable at {self.base_url}: {_reason(err)}")
+            failure: UpstreamError = UpstreamTimeout(_timeout_message(err))
+        else:
+            failure = UpstreamUnavailable(f"Ollama is unreachable: {_reason(err)}")
+        logger.bind(code=failure.code, upstream=self.base_url).warning("Ollama request to {} failed: {}",
+                                                                        self.base_url, failure.message)
+        return failure
 
     def _send(self, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool, connect: float,
               read: float) -> requests.Response:
@@ -79,11 +93,14 @@ class OllamaClient:
         except requests.RequestException as err:
             raise self.transport_error(err) from None
 
+    # Whole replies are streamed too, so that their size is checked while they are read.
     def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout))
+        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout, stream=True),
+                         self.max_line)
 
     def post_json(self, path: str, body: Any, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout))
+        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout, stream=True),
+                         self.max_line)
 
 
 def encode(body: Any, request_id: str | None) -> tuple[dict, bytes | None]:
@@ -106,20 +123,27 @@ def raise_for_status(response: requests.Response) -> requests.Response:
     """The response when it is not an error; else it is closed and Ollama's error raised as an APIError."""
     if response.status_code >= 400:
         try:
-            raise from_ollama(_error_text(response), response.status_code)
+            raise from_ollama(error_text(response), response.status_code)
         finally:
             response.close()
     return response
 
 
-def read_json(response: requests.Response) -> dict:
-    """A whole reply's JSON object; not JSON (or a stalled body) raises UpstreamError (UpstreamTimeout)."""
+def read_json(response: requests.Response, limit: int = DEFAULT_LIMIT) -> dict:
+    """A whole reply's JSON object, at most `limit` bytes.
+
+    :raises UpstreamError: not a JSON object; UpstreamTimeout: a stalled body; UpstreamLineTooLong: too long.
+    """
     try:
-        data = response.json()
-    except (ValueError, requests.RequestException) as err:
-        if isinstance(err, requests.Timeout):
+        data = json.loads(read_body(response, limit, gone=client_watch()))
+    except BodyBroken as err:
+        if err.timed_out:
             raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
+        raise UpstreamError("The connection to Ollama broke during the reply.") from None
+    except ValueError:
         raise UpstreamError("Ollama returned a reply that is not JSON") from None
+    finally:
+        response.close()
     if not isinstance(data, dict):
         raise UpstreamError("Ollama returned a reply that is not a JSON object")
     return data
@@ -134,22 +158,31 @@ def _reason(err: Exception) -> str:
     return type(err).__name__
 
 
-def _timeout_message(err: requests.Timeout, base_url: str) -> str:
+def _timeout_message(err: requests.Timeout) -> str:
     if isinstance(err, requests.ConnectTimeout):
-        return f"Timed out connecting to Ollama at {base_url}"
+        return "Timed out connecting to Ollama (CONNECT_TIMEOUT)"
     return "Ollama did not answer in time (TIMEOUT)"
 
 
-def _error_text(response: requests.Response) -> str:
-    """Ollama's `{"error": "..."}` message, or the raw text of a non-JSON body."""
+def error_text(response: requests.Response) -> str:
+    """The client's message for an error answer: Ollama's own `{"error": "..."}` as it is (secrets redacted),
+    any other body reduced by `client_text` and stripped of addresses. The whole text goes to the debug log."""
+    status = response.status_code
     try:
-        text = response.text[:_ERROR_TEXT_LIMIT * 4]
-    except requests.RequestException:
-        return f"Ollama answered HTTP {response.status_code}"
+        raw = read_body(response, _ERROR_BODY_LIMIT, cut=True, gone=client_watch())
+    except BodyBroken:
+        return f"Ollama answered HTTP {status}"
+    text = raw.decode("utf-8", "replace")
+    logger.bind(status=status).debug("Ollama answered HTTP {}: {}", status, text)
+    return ollama_message(text) or without_addresses(client_text(text)) or f"Ollama answered HTTP {status}"
+
+
+def ollama_message(text: str) -> str | None:
+    """The message of Ollama's own `{"error": "..."}` body or line (secrets redacted), else None."""
     try:
         data = json.loads(text)
-        if isinstance(data, dict) and isinstance(data.get("error"), str):
-            return data["error"][:_ERROR_TEXT_LIMIT]
     except ValueError:
-        pass
-    return (text.strip() or f"Ollama answered HTTP {response.status_code}")[:_ERROR_TEXT_LIMIT]
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("error"), str):
+        return None
+    return ollama_error(data["error"])

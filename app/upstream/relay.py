@@ -8,13 +8,17 @@ from dataclasses import dataclass
 
 import requests
 from loguru import logger
-from urllib3.exceptions import ReadTimeoutError
 
+from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..tally import current as current_tally
 from .backend import count_error
 from .backends import Backends
+from .body import BodyBroken
+from .body import pieces
+from .body import read_body
+from .ollama import error_text
 
 NDJSON = "application/x-ndjson"
 JSON = "application/json; charset=utf-8"
@@ -42,24 +46,25 @@ def relay(client: Backends, method: str, path: str, data: bytes | None, *, conte
         return Relayed(200, JSON, body=merged.encode())
     response = client.relay(method, path, data=data, content_type=content_type, request_id=request_id)
     kind = response.headers.get("Content-Type")
+    status = response.status_code
     if kind and kind.split(";")[0].strip().lower() == NDJSON:
-        return Relayed(response.status_code, kind, chunks=_chunks(response))
+        return Relayed(status, kind, chunks=_chunks(response))
     try:
-        body = response.content
-    except requests.RequestException as err:
+        if status >= 400 and method != "HEAD" and not _is_json(kind):  # an error page of whatever sits there
+            return Relayed(status, JSON, body=json.dumps({"error": error_text(response)}).encode())
+        body = read_body(response, client.max_line, gone=client_watch())
+    except BodyBroken as err:
         raise _mid_body(err) from None
     finally:
         response.close()
-    return Relayed(response.status_code, kind, body=body)
+    return Relayed(status, kind, body=body)
 
 
 def _chunks(response: requests.Response) -> Iterator[bytes]:
     """Each piece as Ollama sends it; a broken stream ends with an in-band `{"error"}` line, as Ollama's own do."""
     try:
-        for piece in response.iter_content(chunk_size=None):
-            if piece:
-                yield piece
-    except requests.RequestException as err:
+        yield from pieces(response)
+    except BodyBroken as err:
         failure = _mid_body(err)
         logger.bind(code=failure.code).warning("native stream failed after it started: {}", failure.message)
         yield json.dumps({"error": failure.message}).encode() + b"\n"
@@ -67,12 +72,14 @@ def _chunks(response: requests.Response) -> Iterator[bytes]:
         response.close()
 
 
-def _mid_body(err: requests.RequestException) -> UpstreamError:
-    # requests wraps urllib3's read timeout in a ConnectionError while a body is streamed.
-    timed_out = isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args)
+def _is_json(kind: str | None) -> bool:
+    return bool(kind) and kind.split(";")[0].strip().lower() == "application/json"  # type: ignore[union-attr]
+
+
+def _mid_body(err: BodyBroken) -> UpstreamError:
     backend = current_tally().backend
     if backend:  # after the first byte: counted here, not retried
-        count_error(backend, "timeout" if timed_out else "broken")
-    if timed_out:
+        count_error(backend, "timeout" if err.timed_out else "broken")
+    if err.timed_out:
         return UpstreamTimeout("Ollama stopped sending for longer than TIMEOUT.")
     return UpstreamError("The connection to Ollama broke during the reply.")
