@@ -2,7 +2,7 @@
 
 The accepted keys are the file's named `keys:`, API_KEY's (named ``default``) and ADMIN_API_KEY's (``admin``); with
 any of the first two, auth is on. `require_admin()` guards the endpoints that change things: it takes ADMIN_API_KEY
-or a named key with ``admin: true``.
+or a named key with ``admin: true``; `require_admin_to_read()` makes the admin APIs' reads need that key too once one exists.
 """
 
 from __future__ import annotations
@@ -70,6 +70,24 @@ def require_admin() -> None:
     log.warning("admin request refused: not a loopback client and no admin key set")
     raise PermissionDenied("This endpoint is open only to clients on the gateway's own host (loopback) "
                            "unless ADMIN_API_KEY (or a key with admin: true) is set.", code="admin_loopback_only")
+
+
+def require_admin_to_read() -> None:
+    """For the admin APIs' reads, which show stdio commands, environment names and plugin settings: once an admin
+    key exists they need it too; without one the general key is enough, as everywhere."""
+    if key_ring().admin_by_key:
+        require_admin()
+
+
+def admin_read(view: Callable) -> Callable:
+    """Guard a view that reads the gateway's configuration with `require_admin_to_read()`."""
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        require_admin_to_read()
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 def _is_loopback(address: str | None) -> bool:

@@ -231,7 +231,8 @@ def test_without_admin_key_relayed_requests_may_only_read(gw, header):
 
 @pytest.mark.parametrize(("method", "path", "headers", "status", "code"), [
     ("GET", "/servers", {}, 401, "invalid_api_key"),
-    ("GET", "/servers", {"Authorization": f"Bearer {KEY}"}, 200, None),
+    ("GET", "/servers", {"Authorization": f"Bearer {KEY}"}, 403, "admin_key_required"),  # reads need it once it is set
+    ("GET", "/servers/x/tools", {"X-API-Key": KEY}, 403, "admin_key_required"),
     ("GET", "/servers", {"X-API-Key": ADMIN}, 200, None),  # the admin key passes the general check too
     ("GET", "/servers", {"Authorization": f"Bearer {ADMIN}"}, 200, None),
     ("POST", "/servers/x/refresh", {}, 401, "invalid_api_key"),
@@ -250,9 +251,9 @@ def test_keys(keyed, method, path, headers, status, code):
 
 
 def test_without_servers_reading_is_empty(keyed):
-    auth = {"X-API-Key": KEY}
-    assert call(keyed, "GET", "/servers", headers=auth).json() == {"servers": [], "count": 0}
-    error(call(keyed, "GET", "/servers/x/tools", headers=auth), 404, "mcp_server_not_found")
+    auth, admin = {"X-API-Key": KEY}, {"X-API-Key": ADMIN}
+    assert call(keyed, "GET", "/servers", headers=admin).json() == {"servers": [], "count": 0}
+    error(call(keyed, "GET", "/servers/x/tools", headers=admin), 404, "mcp_server_not_found")
     body = {"server": "x", "tool": "y"}
     error(call(keyed, "POST", "/execute", headers={"X-API-Key": ADMIN}, json=body), 404, "mcp_server_not_found")
     error(call(keyed, "POST", "/execute", headers=auth, json=body), 403, "admin_key_required")
@@ -271,7 +272,7 @@ def test_add_http_server_to_a_gateway_without_servers(keyed, web_server):
     assert added.status_code == 201, added.text
     assert added.json()["status"] == "ready" and added.json()["header_names"] == ["X-Token"]
     assert "${HOME}" not in added.text  # header values are never shown
-    listed = call(keyed, "GET", "/servers", headers={"X-API-Key": KEY}).json()
+    listed = call(keyed, "GET", "/servers", headers={"X-API-Key": ADMIN}).json()
     assert [s["name"] for s in listed["servers"]] == ["web"]
     token = call(keyed, "POST", "/execute", headers=admin, json={"server": "web", "tool": "header", "arguments": {"name": "X-Token"}})
     assert token.json()["result"] == "${HOME}"  # entries added at runtime cannot read the gateway's environment

@@ -362,7 +362,7 @@ def test_an_unknown_plugin_model_is_a_404(gw, sdk):
     ("broken_setup", "plugin 'broken_setup' failed in setup: ValueError: setup refused"),
 ])
 def test_a_plugin_that_failed_to_start_is_listed_as_failed(gw, name, last_error):
-    shown = get(gw, f"/v1/plugins/{name}").json()
+    shown = get(gw, f"/v1/plugins/{name}", key=ADMIN).json()
     assert (shown["status"], shown["last_error"]) == ("failed", last_error)
     assert (shown["hooks"], shown["tools"], shown["models"]) == ([], [], [])
     assert gw.process.poll() is None
@@ -385,7 +385,9 @@ def test_the_model_of_a_failed_plugin_answers_503(gw, name):
 
 
 def test_the_plugin_list(gw):
-    response = get(gw, "/v1/plugins")
+    assert_envelope(get(gw, "/v1/plugins"), 403, "admin_key_required")  # it shows settings: the admin key reads it
+    assert_envelope(get(gw, "/v1/plugins/calc"), 403, "admin_key_required")
+    response = get(gw, "/v1/plugins", key=ADMIN)
     listing = response.json()
     assert response.status_code == 200 and listing["count"] == 6 == len(listing["plugins"])
     by_name = {p["name"]: p for p in listing["plugins"]}
@@ -403,15 +405,15 @@ def test_the_plugin_list(gw):
 
 
 def test_one_plugin_and_an_unknown_one(gw):
-    listed = next(p for p in get(gw, "/v1/plugins").json()["plugins"] if p["name"] == "calc")
-    assert get(gw, "/v1/plugins/calc").json() == listed
-    error = assert_envelope(get(gw, "/v1/plugins/nope"), 404, "plugin_not_found")
+    listed = next(p for p in get(gw, "/v1/plugins", key=ADMIN).json()["plugins"] if p["name"] == "calc")
+    assert get(gw, "/v1/plugins/calc", key=ADMIN).json() == listed
+    error = assert_envelope(get(gw, "/v1/plugins/nope", key=ADMIN), 404, "plugin_not_found")
     assert error["param"] == "name"
 
 
 def test_secret_config_values_are_never_shown_nor_logged(gw):
     for path in ("/v1/plugins", "/v1/plugins/calc"):
-        text = get(gw, path).text
+        text = get(gw, path, key=ADMIN).text
         assert not [s for s in SECRETS if s in text]
     post(gw, "/v1/plugins/calc/disable", key=ADMIN)
     post(gw, "/v1/plugins/calc/enable", key=ADMIN)
@@ -423,7 +425,7 @@ def test_disabling_and_enabling_a_response_plugin(gw, sdk):
     try:
         response = post(gw, "/v1/plugins/upper/disable", key=ADMIN)
         assert response.status_code == 200 and response.json()["status"] == "disabled"
-        assert get(gw, "/v1/plugins/upper").json()["status"] == "disabled"
+        assert get(gw, "/v1/plugins/upper", key=ADMIN).json()["status"] == "disabled"
         assert ask(sdk, "please shout").choices[0].message.content == "Hello! You said: please shout"
     finally:
         response = post(gw, "/v1/plugins/upper/enable", key=ADMIN)
@@ -452,7 +454,7 @@ def test_a_disabled_plugins_routes_tools_and_model_are_gone_until_enabled(gw, sd
 def test_changing_a_plugin_needs_the_admin_key(gw, sdk, key, status, code):
     for action in ("disable", "enable"):
         assert_envelope(post(gw, f"/v1/plugins/upper/{action}", key=key), status, code)
-    assert get(gw, "/v1/plugins/upper").json()["status"] == "ready"
+    assert get(gw, "/v1/plugins/upper", key=ADMIN).json()["status"] == "ready"
     assert ask(sdk, "please shout").choices[0].message.content == "HELLO! YOU SAID: PLEASE SHOUT"
 
 

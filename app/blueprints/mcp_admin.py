@@ -1,6 +1,7 @@
 """The MCP admin API under /v1/mcp: servers and their tools, resources and prompts; runtime changes; direct calls.
 
-Reading needs the general API key only. Changing (add, delete, restart, refresh, execute) needs the admin key, or a
+Reading needs the admin key once one is set (ADMIN_API_KEY, or a key with admin: true), else the general API
+key. Changing (add, delete, restart, refresh, execute) needs the admin key, or a
 loopback client while ADMIN_API_KEY is unset (`app.auth.require_admin`). With REDIS_URL a change to the servers reaches
 every worker and instance (`app.services.mcp_changes`); without it a change lives in the worker that made it, so with
 WORKERS > 1 such changes are refused: configure the servers in the YAML file instead.
@@ -30,6 +31,7 @@ from ..schemas.mcp import PromptRequest
 from ..schemas.mcp import ServerEntry
 
 bp = Blueprint("mcp_admin", __name__, url_prefix="/v1/mcp")
+bp.before_request(auth.require_admin_to_read)
 _execute_schema = ExecuteRequest()
 _prompt_schema = PromptRequest()
 _entry_schema = ServerEntry()

@@ -36,12 +36,14 @@ def _changing(view):
 
 
 @bp.get("")
+@auth.admin_read
 def list_plugins():
     plugins = [_shown(p) for p in components().plugins.plugins.values()]
     return jsonify({"plugins": plugins, "count": len(plugins)})
 
 
 @bp.get("/<name>")
+@auth.admin_read
 def get_plugin(name: str):
     return jsonify(_shown(_plugin(name)))
 
