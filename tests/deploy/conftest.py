@@ -38,8 +38,8 @@ def start_apache(tmp_path_factory):
         pytest.skip("apache2 is not installed (CI installs it: apt-get install -y apache2)")
     started: list[Apache] = []
 
-    def start(sites: dict[int, str], tls=None) -> Apache:
-        apache = Apache(tmp_path_factory.mktemp("apache"), sites, tls).start()
+    def start(sites: dict[int, str], tls=None, edits=None) -> Apache:
+        apache = Apache(tmp_path_factory.mktemp("apache"), sites, tls, edits).start()
         started.append(apache)
         return apache
 
@@ -55,8 +55,8 @@ def start_nginx(tmp_path_factory):
         pytest.skip("nginx is not installed (apt-get install -y nginx-light)")
     started: list[Nginx] = []
 
-    def start(backend_port: int) -> Nginx:
-        server = Nginx(tmp_path_factory.mktemp("nginx"), free_port(), backend_port).start()
+    def start(backend_port: int, edits=None) -> Nginx:
+        server = Nginx(tmp_path_factory.mktemp("nginx"), free_port(), backend_port, edits).start()
         started.append(server)
         return server
 

@@ -111,11 +111,25 @@ class Apache:
     `sites` maps a listening port to the gateway URL behind it; `tls` (cert, key) makes every site terminate TLS.
     """
 
-    def __init__(self, directory: Path, sites: dict[int, str], tls: tuple[Path, Path] | None = None):
+    def __init__(self, directory: Path, sites: dict[int, str], tls: tuple[Path, Path] | None = None,
+                 edits: dict[str, str] | None = None):
         self.directory = directory
         self.sites = sites
         self.tls = tls
+        self.edits = edits or {}
         self.process: subprocess.Popen | None = None
+
+    def site_file(self) -> Path:
+        """deploy/apache/llamagate.conf itself, or an edited copy (`edits`: text to replace, each must be there)."""
+        if not self.edits:
+            return APACHE_CONF
+        text = APACHE_CONF.read_text()
+        for old, new in self.edits.items():
+            assert old in text, f"{old!r} is no longer in {APACHE_CONF}"
+            text = text.replace(old, new)
+        copy = self.directory / "llamagate.conf"
+        copy.write_text(text)
+        return copy
 
     def config(self) -> str:
         user = "www-data" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
@@ -123,7 +137,7 @@ class Apache:
             pwd.getpwnam(user)
         except KeyError:
             user = "nobody"
-        modules = ["mpm_event", "authz_core", "proxy", "proxy_http", "headers", "env", "filter", "deflate"]
+        modules = ["mpm_event", "authz_core", "authz_host", "proxy", "proxy_http", "headers", "env", "filter", "deflate"]
         if self.tls:
             modules += ["socache_shmcb", "ssl"]
         lines = [
@@ -143,7 +157,7 @@ class Apache:
         for port, backend in self.sites.items():
             lines += [f"Listen 127.0.0.1:{port}", "UnDefine LLAMAGATE_BACKEND", "UnDefine LLAMAGATE_PORT",
                       f"Define LLAMAGATE_BACKEND {backend}", f"Define LLAMAGATE_PORT {port}",
-                      "Define LLAMAGATE_SERVER_NAME localhost", f'Include "{APACHE_CONF}"']
+                      "Define LLAMAGATE_SERVER_NAME localhost", f'Include "{self.site_file()}"']
         return "\n".join(lines) + "\n"
 
     def start(self, timeout: float = 15.0) -> Apache:
@@ -204,16 +218,18 @@ def nginx_binary() -> str | None:
 class Nginx:
     """nginx in the foreground with deploy/nginx/llamagate.conf, its upstream and port filled in."""
 
-    def __init__(self, directory: Path, port: int, backend_port: int):
+    def __init__(self, directory: Path, port: int, backend_port: int, edits: dict[str, str] | None = None):
         self.directory = directory
         self.port = port
         self.backend_port = backend_port
+        self.edits = edits or {}
         self.process: subprocess.Popen | None = None
 
     def site(self) -> str:
         text = NGINX_CONF.read_text()
         for old, new in (("server 127.0.0.1:11435;", f"server 127.0.0.1:{self.backend_port};"),
-                         ("listen 80;", f"listen 127.0.0.1:{self.port};"), ("listen [::]:80;", "")):
+                         ("listen 80;", f"listen 127.0.0.1:{self.port};"), ("listen [::]:80;", ""),
+                         *self.edits.items()):
             assert old in text, f"{old!r} is no longer in {NGINX_CONF}"
             text = text.replace(old, new)
         return text

@@ -104,8 +104,14 @@ def test_systemd_unit_is_hardened_and_verifies():
 def test_iis_web_config_proxies_the_api_unbuffered():
     root = ET.parse(DEPLOY / "iis" / "web.config").getroot()
     server = root.find("system.webServer")
-    rules = server.findall("rewrite/rules/rule")
+    admin, *rules = server.findall("rewrite/rules/rule")
     assert len(rules) == 2
+    admin_pattern = re.compile(admin.find("match").get("url"))
+    assert all(admin_pattern.fullmatch(p) for p in ("v1/mcp/servers", "v1/plugins", "v1/plugins/x/disable"))
+    assert not any(admin_pattern.fullmatch(p) for p in ("v1/plugins/x/ping", "v1/models", "v1/mcpx"))
+    loopback = re.compile(admin.find("conditions/add").get("pattern"))
+    assert admin.find("conditions/add").get("negate") == "true" and loopback.match("127.0.0.1") and loopback.match("::1")
+    assert admin.find("action").get("statusCode") == "403"
     for rule in rules:
         pattern = re.compile(rule.find("match").get("url"))
         assert all(pattern.fullmatch(p) for p in ("v1/chat/completions", "v1/models", "health", "health/live"))
@@ -132,8 +138,8 @@ def test_windows_scripts():
     assert "AppDirectory" in install and "remove" in scripts["remove-service.cmd"].decode()
 
 
-API_PATHS = ["/v1/chat/completions", "/v1/models/hf.co/org/repo:q4", "/health", "/health/live"]
-OTHER_PATHS = ["/", "/admin", "/healthz", "/v1", "/v2/chat", "/static/x.js", "/api/chat"]
+API_PATHS = ["/v1/chat/completions", "/v1/models/hf.co/org/repo:q4", "/health", "/health/live", "/api/chat"]
+OTHER_PATHS = ["/", "/admin", "/healthz", "/v1", "/v2/chat", "/static/x.js", "/metrics"]
 
 
 def test_apache_and_nginx_send_only_the_api():
@@ -141,7 +147,7 @@ def test_apache_and_nginx_send_only_the_api():
     assert "flushpackets=on" in apache and "no-gzip" in apache and "ProxyTimeout" in apache
     prefixes = re.findall(r'^\s*ProxyPass\s+"([^"]+)"', apache, re.M)
     patterns = re.findall(r'^\s*ProxyPassMatch\s+"([^"]+)"', apache, re.M)
-    assert prefixes == ["/v1/"] and len(patterns) == 1
+    assert prefixes == ["/v1/", "/api/"] and len(patterns) == 1
 
     def apache_routes(path: str) -> bool:
         return any(path.startswith(p) for p in prefixes) or any(re.search(p, path) for p in patterns)
@@ -149,8 +155,8 @@ def test_apache_and_nginx_send_only_the_api():
     nginx = (DEPLOY / "nginx" / "llamagate.conf").read_text()
     assert "proxy_buffering off;" in nginx and "X-Forwarded-For $proxy_add_x_forwarded_for" in nginx
     locations = re.findall(r"^\s*location\s+(.+?)\s*\{", nginx, re.M)
-    assert len(locations) == 1 and locations[0].startswith("~ "), locations
-    nginx_pattern = locations[0][2:]
+    assert len(locations) == 3 and locations[-1].startswith("~ "), locations  # admin, its refusal, the API
+    nginx_pattern = locations[-1][2:]
 
     for path in API_PATHS:
         assert apache_routes(path) and re.search(nginx_pattern, path), path
