@@ -30,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     """
     from . import access_log
     from . import auth
+    from . import body_limit
     from . import cors
     from . import lifecycle
     from . import openapi
@@ -66,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     app = Flask(__name__)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
+    body_limit.init_app(app)
     app.json.sort_keys = False
     app.json.compact = True
     app.wsgi_app = proxies.wrap(app.wsgi_app, settings["TRUSTED_PROXIES"])  # type: ignore[method-assign]

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import math
+
 from marshmallow import ValidationError
 from marshmallow import fields
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
 
 class StrictFloat(fields.Field):
-    """A JSON number (int or float, never bool or text), returned as float."""
+    """A finite JSON number (int or float, never bool or text), returned as float."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("must be a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValidationError("must be a finite number") from None
+        if not math.isfinite(number):
+            raise ValidationError("must be a finite number")
+        return number
 
 
 class StrictInt(fields.Field):
-    """A JSON integer; `3.0` is accepted as 3, `3.5`, bools and text are not."""
+    """A JSON integer that fits in 64 signed bits (Ollama's); `3.0` is accepted as 3, `3.5`, bools and text are not."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError("must be an integer")
-        return value
+        return strict_int(value)
+
+
+def strict_int(value) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("must be an integer")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValidationError(f"must be an integer between {INT64_MIN} and {INT64_MAX}")
+    return value
 
 
 class StrictBool(fields.Field):
@@ -51,3 +68,27 @@ class StringOrList(fields.Field):
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return value
         raise ValidationError("must be a string or a list of strings")
+
+
+class OneOfSchemas(fields.Field):
+    """An object loaded by the schema its `key` names (`role` of a message, `type` of a part); errors keep the
+    object's own paths (`tool_calls[0].id`).
+
+    `schemas` maps each accepted key value to a schema instance; `default` is the key when it is absent.
+    """
+
+    def __init__(self, key: str, schemas: dict, *, default: str | None = None, problem: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.key = key
+        self.schemas = schemas
+        self.default = default
+        self.problem = problem or f"must be one of {', '.join(map(repr, schemas))}"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("must be an object")
+        kind = value.get(self.key, self.default)
+        schema = self.schemas.get(kind) if isinstance(kind, str) else None
+        if schema is None:
+            raise ValidationError({self.key: [self.problem.format(kind=kind)]})
+        return schema.load(value)

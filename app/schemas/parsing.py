@@ -1,0 +1,104 @@
+"""Request bodies parsed as JSON the gateway can pass on: bounded nesting, finite numbers, strings that are UTF-8."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from ..errors import InvalidRequest
+
+MAX_DEPTH = 64
+# A lone surrogate can only reach a str through a \uD800-\uDFFF escape, a UTF-8-encoded surrogate (json decodes
+# with surrogatepass) or a UTF-16/32 body (a NUL byte in the first four): only then are the strings walked.
+_MAY_HOLD_SURROGATES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_MAY_HOLD_SURROGATES_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class BadJSON(ValueError):
+    """Why a text is not JSON the gateway accepts; `param` names the string at fault, if one is."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+def parse_json(raw: bytes) -> Any:
+    """The parsed body.
+
+    :raises InvalidRequest: code invalid_json for a body that is not JSON, nests deeper than MAX_DEPTH, or holds
+        NaN, Infinity or a number too large for a double; naming the field, for a string with a lone surrogate.
+    """
+    try:
+        return loads(raw)
+    except BadJSON as err:
+        if err.param is not None:
+            raise InvalidRequest(f"Invalid value for '{err.param}': {err.message}", param=err.param) from None
+        raise InvalidRequest(f"The request body is not valid JSON: {err.message}", code="invalid_json") from None
+
+
+def loads(raw: bytes | str) -> Any:
+    """`json.loads` with the rules of `parse_json`.
+
+    :raises BadJSON: for what `parse_json` refuses.
+    """
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except BadJSON:
+        raise
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as err:
+        raise BadJSON(str(err).partition(":")[0].lower() or "malformed") from None
+    if isinstance(raw, str):
+        strings = bool(_MAY_HOLD_SURROGATES_TEXT.search(raw))
+        brackets = raw.count("[") + raw.count("{")
+    else:
+        strings = bool(_MAY_HOLD_SURROGATES.search(raw)) or b"\x00" in raw[:4]
+        brackets = raw.count(b"[") + raw.count(b"{")
+    if strings or brackets > MAX_DEPTH:
+        _walk(value, strings)
+    return value
+
+
+def _refuse_constant(name: str):
+    raise BadJSON(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise BadJSON(f"the number {text[:40]} is too large")
+    return value
+
+
+def _too_deep() -> BadJSON:
+    return BadJSON(f"it is nested more than {MAX_DEPTH} levels deep")
+
+
+def _walk(body: Any, strings: bool) -> None:
+    """Depth first without recursion: the depth of every container, and (with `strings`) every key and string."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                raise _too_deep()
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if strings and _SURROGATE.search(key):
+                    raise _lone_surrogate(where)
+                stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            if depth >= MAX_DEPTH:
+                raise _too_deep()
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+        elif strings and isinstance(value, str) and _SURROGATE.search(value):
+            raise _lone_surrogate(path)
+
+
+def _lone_surrogate(param: str) -> BadJSON:
+    return BadJSON("the string holds a lone UTF-16 surrogate, which is not valid Unicode", param or None)
