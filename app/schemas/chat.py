@@ -71,6 +71,9 @@ class ToolChoice(fields.Field):
             raise ValidationError("tool_choice must be 'none', 'auto', 'required' or a function.")
         return value
 
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"enum": ["none", "auto", "required"]}, ref(ChosenTool)]}
+
 
 class JsonSchemaFormat(Open):
     name = fields.String(allow_none=True)
@@ -107,6 +110,9 @@ class McpOption(fields.Field):
         if isinstance(value, dict):
             return McpServers().load(value)
         raise ValidationError('mcp must be true, false or an object such as {"servers": ["time"]}.')
+
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"type": "boolean"}, ref(McpServers)]}
 
 
 class ChatCompletionRequest(Schema):

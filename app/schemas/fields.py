@@ -1,4 +1,7 @@
-"""Strict JSON field types: OpenAI rejects `"0.5"` for a number and `true` for an integer, and so do we."""
+"""Strict JSON field types: OpenAI rejects `"0.5"` for a number and `true` for an integer, and so do we.
+
+A field whose JSON Schema apispec cannot infer says it with `json_schema(ref)` (`ref` gives a nested schema's $ref).
+"""
 
 from __future__ import annotations
 
@@ -69,6 +72,9 @@ class StringOrList(fields.Field):
             return value
         raise ValidationError("must be a string or a list of strings")
 
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
 
 class OneOfSchemas(fields.Field):
     """An object loaded by the schema its `key` names (`role` of a message, `type` of a part); errors keep the
@@ -92,3 +98,33 @@ class OneOfSchemas(fields.Field):
         if schema is None:
             raise ValidationError({self.key: [self.problem.format(kind=kind)]})
         return schema.load(value)
+
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [ref(kind) for kind in dict.fromkeys(type(schema) for schema in self.schemas.values())]}
+
+
+class StringOrListOf(fields.Field):
+    """A string, or a list whose items `item` loads (errors name the item's index: `content[2].type`)."""
+
+    def __init__(self, item: fields.Field, problem: str = "must be a string or a list", **kwargs):
+        super().__init__(**kwargs)
+        self.item = item
+        self.problem = problem
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, list):
+            raise ValidationError(self.problem)
+        out, errors = [], {}
+        for i, item in enumerate(value):
+            try:
+                out.append(self.item.deserialize(item))
+            except ValidationError as err:
+                errors[i] = err.messages
+        if errors:
+            raise ValidationError(errors)
+        return out
+
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"type": "string"}, {"type": "array", "items": self.item.json_schema(ref)}]}

@@ -9,6 +9,7 @@ from marshmallow import fields
 from marshmallow import validate
 
 from .fields import OneOfSchemas
+from .fields import StringOrListOf
 from .parsing import loads
 
 
@@ -24,13 +25,21 @@ class Open(Schema):
 _TEXT = fields.String(required=True)
 
 
+def _role(*roles: str) -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf(roles))
+
+
+def _kind(kind: str) -> fields.String:
+    return fields.String(required=True, validate=validate.Equal(kind))
+
+
 class TextPart(Open):
-    type = fields.String(required=True)
+    type = _kind("text")
     text = _TEXT
 
 
 class RefusalPart(Open):
-    type = fields.String(required=True)
+    type = _kind("refusal")
     refusal = fields.String(required=True)
 
 
@@ -49,9 +58,12 @@ class ImageUrlOrString(fields.Field):
             raise ValidationError("must be an object with a 'url'")
         return ImageUrl().load(value)
 
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"type": "string"}, ref(ImageUrl)]}
+
 
 class ImagePart(Open):
-    type = fields.String(required=True)
+    type = _kind("image_url")
     image_url = ImageUrlOrString(required=True)
 
 
@@ -59,28 +71,10 @@ _TEXT_PARTS = {"text": TextPart(), "refusal": RefusalPart()}
 _USER_PARTS = {"text": TextPart(), "image_url": ImagePart()}
 
 
-class Content(fields.Field):
+def content(parts: dict, **kwargs) -> StringOrListOf:
     """A string, or a list of parts of the `parts` types."""
-
-    def __init__(self, parts: dict, **kwargs):
-        super().__init__(**kwargs)
-        self.part = OneOfSchemas("type", parts, problem="Unsupported content part type {kind!r}: use "
-                                 + " or ".join(parts) + ".")
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list):
-            raise ValidationError("must be a string or a list of content parts")
-        out, errors = [], {}
-        for j, part in enumerate(value):
-            try:
-                out.append(self.part.deserialize(part))
-            except ValidationError as err:
-                errors[j] = err.messages
-        if errors:
-            raise ValidationError(errors)
-        return out
+    part = OneOfSchemas("type", parts, problem="Unsupported content part type {kind!r}: use " + " or ".join(parts) + ".")
+    return StringOrListOf(part, "must be a string or a list of content parts", **kwargs)
 
 
 class ToolArguments(fields.Field):
@@ -97,6 +91,9 @@ class ToolArguments(fields.Field):
             raise ValidationError("Tool call arguments must be a JSON object encoded as a string.")
         return value
 
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"type": "string", "contentMediaType": "application/json"}, {"type": "object"}]}
+
 
 class CalledFunction(Open):
     name = fields.String(required=True)
@@ -110,35 +107,35 @@ class ToolCall(Open):
 
 
 class SystemMessage(Open):
-    role = fields.String(required=True)
-    content = Content(_TEXT_PARTS, required=True)
+    role = _role("system", "developer")
+    content = content(_TEXT_PARTS, required=True)
     name = fields.String(allow_none=True)
 
 
 class UserMessage(Open):
-    role = fields.String(required=True)
-    content = Content(_USER_PARTS, required=True)
+    role = _role("user")
+    content = content(_USER_PARTS, required=True)
     name = fields.String(allow_none=True)
 
 
 class AssistantMessage(Open):
-    role = fields.String(required=True)
-    content = Content(_TEXT_PARTS, allow_none=True)
+    role = _role("assistant")
+    content = content(_TEXT_PARTS, allow_none=True)
     name = fields.String(allow_none=True)
     refusal = fields.String(allow_none=True)
     tool_calls = fields.List(fields.Nested(ToolCall), allow_none=True)
 
 
 class ToolMessage(Open):
-    role = fields.String(required=True)
-    content = Content(_TEXT_PARTS, allow_none=True)
+    role = _role("tool")
+    content = content(_TEXT_PARTS, allow_none=True)
     tool_call_id = fields.String(allow_none=True)
     name = fields.String(allow_none=True)
 
 
 class FunctionMessage(Open):
-    role = fields.String(required=True)
-    content = Content(_TEXT_PARTS, allow_none=True)
+    role = _role("function")
+    content = content(_TEXT_PARTS, allow_none=True)
     name = fields.String(allow_none=True)
 
 
@@ -147,5 +144,6 @@ ROLES = {"system": SystemMessage(), "developer": SystemMessage(), "user": UserMe
 
 
 def message_field(**kwargs) -> OneOfSchemas:
+    """A message, by its role."""
     return OneOfSchemas("role", ROLES, problem="Invalid role {kind!r}: use system, developer, user, assistant or tool.",
                         **kwargs)

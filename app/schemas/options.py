@@ -34,6 +34,9 @@ class Options(fields.Field):
             raise ValidationError(errors)
         return out
 
+    def json_schema(self, ref) -> dict:
+        return {"type": "object"}
+
 
 def _option(key: str, value):
     if key in INT_OPTIONS:

@@ -14,6 +14,7 @@ from .fields import OneOfSchemas
 from .fields import StrictBool
 from .fields import StrictFloat
 from .fields import StrictInt
+from .fields import StringOrListOf
 from .messages import Open
 from .messages import ToolArguments
 
@@ -32,33 +33,13 @@ class InputImage(Open):
 
 
 _PARTS = {"input_text": InputText(), "output_text": InputText(), "text": InputText(), "input_image": InputImage()}
-
-
-class InputContent(fields.Field):
-    """A string, or a list of input parts."""
-
-    part = OneOfSchemas("type", _PARTS, problem="Content parts of type {kind!r} are not supported.")
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list):
-            raise ValidationError("must be a string or a list")
-        out, errors = [], {}
-        for j, part in enumerate(value):
-            try:
-                out.append(self.part.deserialize(part))
-            except ValidationError as err:
-                errors[j] = err.messages
-        if errors:
-            raise ValidationError(errors)
-        return out
+_PART = OneOfSchemas("type", _PARTS, problem="Content parts of type {kind!r} are not supported.")
 
 
 class MessageItem(Open):
     type = fields.String()
     role = fields.String(required=True, validate=validate.OneOf(("user", "assistant", "system", "developer")))
-    content = InputContent(required=True)
+    content = StringOrListOf(_PART, required=True)
 
 
 class FunctionCallItem(Open):
@@ -81,27 +62,7 @@ class ReasoningItem(Open):
 
 _ITEMS = {"message": MessageItem(), "function_call": FunctionCallItem(), "function_call_output": FunctionCallOutputItem(),
           "reasoning": ReasoningItem()}
-
-
-class Input(fields.Field):
-    """A string, or a list of input items (messages, function calls and their outputs)."""
-
-    item = OneOfSchemas("type", _ITEMS, default="message", problem="Input items of type {kind!r} are not supported.")
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if not isinstance(value, list):
-            raise ValidationError("must be a string or a list")
-        out, errors = [], {}
-        for i, item in enumerate(value):
-            try:
-                out.append(self.item.deserialize(item))
-            except ValidationError as err:
-                errors[i] = err.messages
-        if errors:
-            raise ValidationError(errors)
-        return out
+_ITEM = OneOfSchemas("type", _ITEMS, default="message", problem="Input items of type {kind!r} are not supported.")
 
 
 class TextFormat(Open):
@@ -151,6 +112,9 @@ class ResponsesToolChoice(fields.Field):
             raise ValidationError("must be 'none', 'auto', 'required' or a function")
         return value
 
+    def json_schema(self, ref) -> dict:
+        return {"anyOf": [{"enum": ["none", "auto", "required"]}, ref(ChosenResponsesTool)]}
+
 
 class ResponsesRequest(Schema):
     """OpenAI's `responses.create` body; unknown fields are ignored. The gateway's own extensions (`mcp`, `options`,
@@ -160,7 +124,7 @@ class ResponsesRequest(Schema):
         unknown = EXCLUDE
 
     model = fields.String(required=True, validate=validate.Length(min=1, error="must not be empty"))
-    input = Input(required=True)
+    input = StringOrListOf(_ITEM, required=True)
     instructions = fields.String(allow_none=True)
     previous_response_id = fields.String(allow_none=True)
     store = StrictBool(allow_none=True)
