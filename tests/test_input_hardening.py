@@ -287,3 +287,23 @@ def test_a_chunked_body_under_the_limit_is_read_whole(small, fake_ollama):
     response = requests.post(small.url + "/v1/completions", data=too_large, headers={"Content-Type": "application/json"},
                              timeout=10)
     assert_envelope(response, 413, code="request_too_large")
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate", "/api/embed", "/api/show"])
+def test_a_native_body_nested_too_deep_is_a_400_and_not_relayed(gateway, fake_ollama, path):
+    before = _upstream_count(fake_ollama)
+    for depth in (65, 50_000):
+        raw = b'{"model": "llama3.2", "x": ' + b"[" * depth + b"]" * depth + b"}"
+        response = requests.post(gateway.url + path, data=raw, timeout=10)
+        assert "nested" in assert_envelope(response, 400, code="invalid_json")["message"]
+    assert _upstream_count(fake_ollama) == before
+
+
+def test_a_native_body_nested_too_deep_is_refused_for_a_key_limited_to_some_models(start_gateway, tmp_path):
+    config = tmp_path / "llamagate.yaml"
+    config.write_text('keys:\n  - {name: team, key: sk-team-12345678, models: ["llama3.2*"]}\n')
+    limited = start_gateway(CONFIG_FILE=str(config))
+    raw = b'{"model": "llama3.2", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    response = requests.post(limited.url + "/api/chat", data=raw, headers={"Authorization": "Bearer sk-team-12345678"},
+                             timeout=10)
+    assert_envelope(response, 400, code="invalid_json")

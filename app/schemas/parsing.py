@@ -40,6 +40,22 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidRequest(f"The request body is not valid JSON: {err.message}", code="invalid_json") from None
 
 
+def check_nesting(raw: bytes) -> None:
+    """For a body relayed as it is (whether it is JSON is Ollama's to say): no deeper than MAX_DEPTH, as the
+    gateway's own look at it (its model) would otherwise hit Python's recursion limit.
+
+    :raises InvalidRequest: code invalid_json, for a body nested too deep.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return
+    try:
+        _walk(json.loads(raw), strings=False)
+    except (RecursionError, BadJSON):
+        raise InvalidRequest(f"The request body is not valid JSON: {_too_deep().message}", code="invalid_json") from None
+    except ValueError:
+        return
+
+
 def loads(raw: bytes | str) -> Any:
     """`json.loads` with the rules of `parse_json`.
 
