@@ -32,6 +32,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from . import auth
     from . import body_limit
     from . import cors
+    from . import json_provider
     from . import lifecycle
     from . import openapi
     from . import proxies
@@ -68,8 +69,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
     body_limit.init_app(app)
-    app.json.sort_keys = False
-    app.json.compact = True
+    json_provider.init_app(app)
     app.wsgi_app = proxies.wrap(app.wsgi_app, settings["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
     ollama = Backends(settings["BACKENDS"], connect_timeout=settings["CONNECT_TIMEOUT"],

@@ -247,19 +247,55 @@ def _chunked(gateway, path: str, pieces: list[bytes]) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
+ECHO_PLUGIN = """
+from flask import Blueprint
+from flask import jsonify
+from flask import request
+
+
+class Plugin:
+    def blueprint(self):
+        bp = Blueprint("echo", __name__)
+
+        @bp.post("/echo")
+        def echo():
+            return jsonify(request.get_json())
+
+        return bp
+"""
+
+
 @pytest.fixture(scope="module")
 def small(start_gateway, tmp_path_factory):
-    """A gateway with a 2 KB body limit and one workflow."""
-    folder = tmp_path_factory.mktemp("small") / "workflows"
-    folder.mkdir()
-    (folder / "echo.yaml").write_text("name: echo\nsteps:\n  - {id: say, type: llm, model: llama3.2, prompt: hi}\n")
-    config = folder.parent / "llamagate.yaml"
-    config.write_text(f"workflows:\n  dirs: [{json.dumps(str(folder))}]\n")
+    """A gateway with a 2 KB body limit, one workflow and a plugin whose route reads JSON."""
+    folder = tmp_path_factory.mktemp("small")
+    (folder / "workflows").mkdir()
+    (folder / "workflows" / "echo.yaml").write_text("name: echo\nsteps:\n  - {id: say, type: llm, model: llama3.2, prompt: hi}\n")
+    (folder / "plugins").mkdir()
+    (folder / "plugins" / "echo.py").write_text(ECHO_PLUGIN)
+    config = folder / "llamagate.yaml"
+    config.write_text(json.dumps({"workflows": {"dirs": [str(folder / "workflows")]},
+                                  "plugins": {"dirs": [str(folder / "plugins")], "items": [{"name": "echo"}]}}))
     return start_gateway(MAX_REQUEST_BODY="2KB", CONFIG_FILE=str(config))
 
 
+@pytest.mark.parametrize(("raw", "status"), [
+    (b'{"a": [1, "\\ud83d\\ude00"]}', 200),
+    (b'{"a": ' + b"[" * 900 + b"]" * 900 + b"}", 400),  # within the 2 KB limit
+    (b'{"a": NaN}', 400),
+    (b'{"a": "\\udc00"}', 400),
+])
+def test_a_plugin_route_reading_json_follows_the_same_rules(small, raw, status):
+    response = requests.post(small.url + "/v1/plugins/echo/echo", data=raw, headers={"Content-Type": "application/json"},
+                             timeout=10)
+    if status == 200:
+        assert response.status_code == 200 and response.json() == {"a": [1, "\U0001f600"]}
+    else:
+        assert_envelope(response, 400)
+
+
 BODY_ROUTES = ["/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings", "/api/chat",
-               "/api/generate", "/api/embed", "/v1/workflows/echo/runs", "/v1/mcp/execute", "/v1/mcp/servers"]
+               "/api/generate", "/api/embed", "/v1/workflows/echo/runs", "/v1/mcp/execute", "/v1/mcp/servers", "/v1/plugins/echo/echo"]
 
 
 @pytest.mark.parametrize("path", BODY_ROUTES)
