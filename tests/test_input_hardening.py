@@ -100,6 +100,7 @@ BAD_FIELDS = [
     ("/v1/responses", {**RESPONSE, "tool_choice": ["auto"]}, "tool_choice"),
     ("/v1/responses", {**RESPONSE, "tools": [{"type": "function", "name": "f", "parameters": "x"}]}, "tools[0].parameters"),
     ("/v1/responses", {**RESPONSE, "tools": [{"type": "function"}]}, "tools[0].name"),
+    ("/v1/responses", {**RESPONSE, "tools": [{"type": "function", "name": "f", "parameters": {"required": "a"}}]}, "tools[0].parameters.required"),
     ("/v1/responses", {**RESPONSE, "text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),
     ("/v1/responses", {**RESPONSE, "text": {"format": "json"}}, "text.format"),
     ("/v1/responses", {**RESPONSE, "text": "json"}, "text"),

@@ -9,6 +9,7 @@ from marshmallow import fields
 from marshmallow import validate
 from marshmallow import validates_schema
 
+from .chat import FunctionParameters
 from .fields import Anything
 from .fields import OneOfSchemas
 from .fields import StrictBool
@@ -93,7 +94,7 @@ class ResponsesTool(Open):
     type = fields.String(required=True, validate=validate.Equal("function", error="Only function tools are supported."))
     name = fields.String(required=True, validate=validate.Length(min=1, error="must not be empty"))
     description = fields.String(allow_none=True)
-    parameters = fields.Dict(allow_none=True)
+    parameters = fields.Nested(FunctionParameters, allow_none=True)
     strict = StrictBool(allow_none=True)
 
 
