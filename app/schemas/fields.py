@@ -89,6 +89,7 @@ class OneOfSchemas(fields.Field):
         self.schemas = schemas
         self.default = default
         self.problem = problem or f"must be one of {', '.join(map(repr, schemas))}"
+        self._plain = {kind: _plain_strings(schema, key) for kind, schema in schemas.items()}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, dict):
@@ -97,10 +98,22 @@ class OneOfSchemas(fields.Field):
         schema = self.schemas.get(kind) if isinstance(kind, str) else None
         if schema is None:
             raise ValidationError({self.key: [self.problem.format(kind=kind)]})
+        plain, required = self._plain[kind]
+        if required <= value.keys() and all(isinstance(v, str) and (k in plain or k not in schema.fields)
+                                            for k, v in value.items()):
+            return dict(value)  # what the schema would return, without its cost (most chat messages)
         return schema.load(value)
 
     def json_schema(self, ref) -> dict:
         return {"anyOf": [ref(kind) for kind in dict.fromkeys(type(schema) for schema in self.schemas.values())]}
+
+
+def _plain_strings(schema, key: str) -> tuple[frozenset, frozenset]:
+    """The fields of an INCLUDE `schema` that take any string as it is (the dispatch `key` is checked already), and
+    its required fields."""
+    plain = {name for name, field in schema.fields.items()
+             if isinstance(field, StringOrListOf) or (type(field) is fields.String and not field.validators)}
+    return frozenset(plain | {key}), frozenset(name for name, field in schema.fields.items() if field.required)
 
 
 class StringOrListOf(fields.Field):

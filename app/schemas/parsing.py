@@ -49,11 +49,13 @@ def check_nesting(raw: bytes) -> None:
     if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return
     try:
-        _walk(json.loads(raw), strings=False)
-    except (RecursionError, BadJSON):
-        raise InvalidRequest(f"The request body is not valid JSON: {_too_deep().message}", code="invalid_json") from None
+        too_deep = _deeper_than_max(json.loads(raw))
+    except RecursionError:
+        too_deep = True
     except ValueError:
         return
+    if too_deep:
+        raise InvalidRequest(f"The request body is not valid JSON: {_too_deep().message}", code="invalid_json")
 
 
 def loads(raw: bytes | str) -> Any:
@@ -75,8 +77,10 @@ def loads(raw: bytes | str) -> Any:
     else:
         strings = bool(_MAY_HOLD_SURROGATES.search(raw)) or b"\x00" in raw[:4]
         brackets = raw.count(b"[") + raw.count(b"{")
-    if strings or brackets > MAX_DEPTH:
-        _walk(value, strings)
+    if brackets > MAX_DEPTH and _deeper_than_max(value):
+        raise _too_deep()
+    if strings:
+        _find_lone_surrogate(value)
     return value
 
 
@@ -95,24 +99,31 @@ def _too_deep() -> BadJSON:
     return BadJSON(f"it is nested more than {MAX_DEPTH} levels deep")
 
 
-def _walk(body: Any, strings: bool) -> None:
-    """Depth first without recursion: the depth of every container, and (with `strings`) every key and string."""
-    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+def _deeper_than_max(value: Any) -> bool:
+    """Level by level, containers only: cheap even for a long conversation."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    for _ in range(MAX_DEPTH):
+        level = [child for node in level for child in (node.values() if isinstance(node, dict) else node)
+                 if isinstance(child, (dict, list))]
+        if not level:
+            return False
+    return True
+
+
+def _find_lone_surrogate(body: Any) -> None:
+    """Depth first without recursion, every key and string, raising for the first lone surrogate."""
+    stack: list[tuple[Any, str]] = [(body, "")]
     while stack:
-        value, path, depth = stack.pop()
+        value, path = stack.pop()
         if isinstance(value, dict):
-            if depth >= MAX_DEPTH:
-                raise _too_deep()
             for key, item in value.items():
                 where = f"{path}.{key}" if path else str(key)
-                if strings and _SURROGATE.search(key):
+                if _SURROGATE.search(key):
                     raise _lone_surrogate(where)
-                stack.append((item, where, depth + 1))
+                stack.append((item, where))
         elif isinstance(value, list):
-            if depth >= MAX_DEPTH:
-                raise _too_deep()
-            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
-        elif strings and isinstance(value, str) and _SURROGATE.search(value):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+        elif isinstance(value, str) and _SURROGATE.search(value):
             raise _lone_surrogate(path)
 
 
