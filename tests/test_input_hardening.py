@@ -210,7 +210,7 @@ def test_escaped_surrogate_pairs_and_deep_but_allowed_nesting_still_work(gateway
     ("/v1/completions", {**COMPLETION, "stream_options": {"include_usage": True}, "seed": 2**63 - 1}),
     ("/v1/embeddings", {**EMBEDDING, "options": {"num_ctx": 512}}),
     ("/v1/responses", {**RESPONSE, "input": [
-        {"role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "hi"}, {"type": "input_text"}]},
         {"type": "function_call", "call_id": "c1", "name": "f", "arguments": ""},
         {"type": "function_call_output", "call_id": "c1", "output": {"ok": True}},
         {"type": "reasoning", "summary": []}],

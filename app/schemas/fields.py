@@ -11,6 +11,7 @@ from marshmallow import INCLUDE
 from marshmallow import Schema
 from marshmallow import ValidationError
 from marshmallow import fields
+from marshmallow import missing
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -163,6 +164,8 @@ def _plan(schema: Schema) -> tuple[dict, frozenset] | None:
         return None
     declared = schema.fields
     for field in declared.values():
+        if field.load_default is not missing:  # a value the full load would add
+            return None
         nested = field.inner if isinstance(field, fields.List) else field
         if isinstance(field, (fields.Nested, fields.List)) and (field.validators or nested.validators):
             return None
