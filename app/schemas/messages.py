@@ -22,9 +22,6 @@ class Open(Schema):
     error_messages = {"type": "must be an object"}
 
 
-_TEXT = fields.String(required=True)
-
-
 def _role(*roles: str) -> fields.String:
     return fields.String(required=True, validate=validate.OneOf(roles))
 
@@ -35,7 +32,7 @@ def _kind(kind: str) -> fields.String:
 
 class TextPart(Open):
     type = _kind("text")
-    text = _TEXT
+    text = fields.String(required=True)
 
 
 class RefusalPart(Open):
