@@ -30,8 +30,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     """
     from . import access_log
     from . import auth
+    from . import body_limit
     from . import capacity
     from . import cors
+    from . import json_provider
     from . import lifecycle
     from . import openapi
     from . import proxies
@@ -67,8 +69,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     app = Flask(__name__)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
-    app.json.sort_keys = False
-    app.json.compact = True
+    body_limit.init_app(app)
+    json_provider.init_app(app)
     app.wsgi_app = proxies.wrap(app.wsgi_app, settings["TRUSTED_PROXIES"])  # type: ignore[method-assign]
 
     ollama = Backends(settings["BACKENDS"], connect_timeout=settings["CONNECT_TIMEOUT"],

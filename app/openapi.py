@@ -262,15 +262,18 @@ def view_schema(view) -> type[Schema] | None:
 
 
 def _map_strict_fields(plugin) -> None:
-    """The gateway's strict JSON fields as their JSON types; `Anything` stays untyped (any JSON value)."""
+    """The gateway's strict JSON fields as their JSON types, and the shapes of those that describe themselves
+    (`json_schema`); `Anything` stays untyped (any JSON value)."""
     plugin.map_to_openapi_type(strict.StrictFloat, fields.Float)
     plugin.map_to_openapi_type(strict.StrictInt, fields.Integer)
     plugin.map_to_openapi_type(strict.StrictBool, fields.Boolean)
 
-    def string_or_list(self, field, **kwargs) -> dict:
-        if not isinstance(field, strict.StringOrList):
+    def own_schema(self, field, **kwargs) -> dict:
+        if not callable(getattr(field, "json_schema", None)):
             return {}
-        choices = [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
-        return {"anyOf": choices + ([{"type": "null"}] if field.allow_none else [])}
+        described = field.json_schema(self.resolve_nested_schema)
+        if field.allow_none:
+            described = {"anyOf": [*described.get("anyOf", [described]), {"type": "null"}]}
+        return described
 
-    plugin.converter.add_attribute_function(string_or_list)
+    plugin.converter.add_attribute_function(own_schema)

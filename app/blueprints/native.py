@@ -13,6 +13,7 @@ from ..extensions import components
 from ..keys.models import native_listing
 from ..keys.models import native_refusal
 from ..metrics import open_stream
+from ..schemas.parsing import check_nesting
 from ..streaming import SSE_HEADERS
 from ..upstream.relay import relay
 
@@ -51,6 +52,8 @@ def manage(digest: str | None = None):
 
 def _relayed() -> Response:
     data = request.get_data() if request.method in ("POST", "DELETE") else None  # MAX_REQUEST_BODY applies
+    if data:
+        check_nesting(data)
     refusal = native_refusal(request.path, data)  # a model the key may not use: as if it did not exist
     if refusal is not None:
         return refusal

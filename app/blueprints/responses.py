@@ -13,10 +13,11 @@ from flask import request
 from loguru import logger
 
 from ..errors import APIError
-from ..errors import InvalidRequest
 from ..errors import NotFound
 from ..extensions import components
 from ..pipeline import Whole
+from ..schemas import load_json
+from ..schemas.responses import ResponsesRequest
 from ..services.responses import ResponseStore
 from ..services.responses import SharedResponseStore
 from ..store.bounded import RedisLRU
@@ -28,18 +29,17 @@ from ..translate.responses import new_response_id
 from ..translate.responses import to_chat_request
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
+_schema = ResponsesRequest()
 STORE_KEY = "llamagate.responses"
 
 
 @bp.post("/responses")
 def create_response():
-    body = request.get_json(silent=True, force=True)
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    body = load_json(_schema)
     store = _store()
     history: list[dict] = []
     if body.get("previous_response_id"):
-        previous = store.get(str(body["previous_response_id"]))
+        previous = store.get(body["previous_response_id"])
         if previous is None:
             raise NotFound(f"No response with id {body['previous_response_id']!r} (it may have expired).",
                            param="previous_response_id", code="response_not_found")

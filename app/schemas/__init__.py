@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import request
 from marshmallow import Schema
 from marshmallow import ValidationError
 
 from ..errors import InvalidRequest
+from .parsing import parse_json
 
 
 def load_json(schema: Schema) -> dict:
@@ -19,12 +18,9 @@ def load_json(schema: Schema) -> dict:
 def load_body(schema: Schema, raw: bytes) -> dict:
     """Parse a request body as a JSON object and validate it.
 
-    :raises InvalidRequest: for a body that is not JSON, not an object, or breaks the schema.
+    :raises InvalidRequest: for a body that is not JSON (see `parse_json`), not an object, or breaks the schema.
     """
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidRequest("The request body is not valid JSON.", code="invalid_json") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return validate_body(schema, body)
@@ -46,7 +42,10 @@ def first_error(messages, prefix: str = "") -> tuple[str, str]:
     """The dotted path and text of the first problem in marshmallow's nested error dict."""
     if isinstance(messages, dict):
         key, value = next(iter(messages.items()))
-        path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
+        if key == "_schema":  # the object itself (not an object at all, or a rule across its fields)
+            path = prefix
+        else:
+            path = f"{prefix}[{key}]" if isinstance(key, int) else (f"{prefix}.{key}" if prefix else str(key))
         return first_error(value, path)
     if isinstance(messages, list) and messages:
         return first_error(messages[0], prefix) if not isinstance(messages[0], str) else (prefix, messages[0])

@@ -9,6 +9,7 @@ from marshmallow import fields
 from marshmallow import validate
 from marshmallow import validates
 
+from .chat import StreamOptions
 from .fields import Anything
 from .fields import StrictBool
 from .fields import StrictFloat
@@ -33,7 +34,7 @@ class CompletionRequest(Schema):
     frequency_penalty = StrictFloat(allow_none=True, validate=validate.Range(-2, 2))
     presence_penalty = StrictFloat(allow_none=True, validate=validate.Range(-2, 2))
     stream = StrictBool(load_default=False, allow_none=True)
-    stream_options = fields.Dict(allow_none=True)
+    stream_options = fields.Nested(StreamOptions, allow_none=True)
     echo = StrictBool(allow_none=True)
     best_of = StrictInt(allow_none=True)
     n = StrictInt(allow_none=True)
@@ -70,8 +71,3 @@ class CompletionRequest(Schema):
     def _logprobs(self, value, **kwargs):
         if value is not None:
             raise ValidationError("logprobs is not supported for completions")
-
-    @validates("stream_options")
-    def _stream_options(self, value, **kwargs):
-        if value and not isinstance(value.get("include_usage", False), bool):
-            raise ValidationError("include_usage must be a boolean")

@@ -12,6 +12,7 @@ from marshmallow import validates
 from .fields import Anything
 from .fields import StrictBool
 from .fields import StrictInt
+from .options import Options
 
 
 class EmbeddingsRequest(Schema):
@@ -25,7 +26,7 @@ class EmbeddingsRequest(Schema):
     user = fields.String(allow_none=True)
     truncate = StrictBool(allow_none=True)
     keep_alive = Anything(allow_none=True)
-    options = fields.Dict(allow_none=True)
+    options = Options(allow_none=True)
 
     @validates("input")
     def _input(self, value, **kwargs):

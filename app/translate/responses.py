@@ -9,10 +9,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ..errors import InvalidRequest
-
-_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
-
 
 def new_response_id() -> str:
     return f"resp_{random.getrandbits(128):032x}"
@@ -23,23 +19,15 @@ def new_item_id(prefix: str) -> str:
 
 
 def to_chat_request(body: dict, history: list[dict]) -> dict:
-    """The chat completion request for a Responses body; `history` is the earlier turns' messages
-    (from `previous_response_id`).
-
-    :raises InvalidRequest: naming the field that cannot be mapped.
-    """
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("Invalid value for 'model': a model name is required.", param="model")
+    """The chat completion request for a Responses body app.schemas.responses validated; `history` is the earlier
+    turns' messages (from `previous_response_id`)."""
     messages: list[dict] = []
     instructions = body.get("instructions")
     if instructions is not None:
-        if not isinstance(instructions, str):
-            raise InvalidRequest("Invalid value for 'instructions': must be a string.", param="instructions")
         messages.append({"role": "system", "content": instructions})
     messages += history
     messages += input_messages(body.get("input"))
-    req: dict[str, Any] = {"model": model, "messages": messages, "stream": bool(body.get("stream"))}
+    req: dict[str, Any] = {"model": body["model"], "messages": messages, "stream": bool(body.get("stream"))}
     for name in ("temperature", "top_p", "metadata"):
         if body.get(name) is not None:
             req[name] = body[name]
@@ -47,17 +35,14 @@ def to_chat_request(body: dict, history: list[dict]) -> dict:
         req["max_completion_tokens"] = body["max_output_tokens"]
     if req["stream"]:
         req["stream_options"] = {"include_usage": True}
-    fmt = (body.get("text") or {}).get("format") if isinstance(body.get("text"), dict) else None
+    fmt = (body.get("text") or {}).get("format")
     if fmt is not None:
         req["response_format"] = _response_format(fmt)
-    reasoning = body.get("reasoning")
-    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
-        if reasoning["effort"] not in _EFFORTS:
-            raise InvalidRequest(f"Invalid value for 'reasoning.effort': one of {', '.join(_EFFORTS)}.",
-                                 param="reasoning.effort")
-        req["reasoning_effort"] = reasoning["effort"]
+    effort = (body.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        req["reasoning_effort"] = effort
     if body.get("tools"):
-        req["tools"] = [_tool(tool, i) for i, tool in enumerate(_list(body["tools"], "tools"))]
+        req["tools"] = [_tool(tool) for tool in body["tools"]]
     if body.get("tool_choice") is not None:
         req["tool_choice"] = _tool_choice(body["tool_choice"])
     for name in ("mcp", "keep_alive", "options", "think"):  # the gateway's own extensions pass through
@@ -66,86 +51,55 @@ def to_chat_request(body: dict, history: list[dict]) -> dict:
     return req
 
 
-def input_messages(value: Any) -> list[dict]:
-    """The `input` (a string, or a list of items) as chat messages."""
+def input_messages(value: str | list[dict]) -> list[dict]:
+    """The (validated) `input`, a string or a list of items, as chat messages."""
     if isinstance(value, str):
         return [{"role": "user", "content": value}]
     messages: list[dict] = []
-    for i, item in enumerate(_list(value, "input")):
-        if not isinstance(item, dict):
-            raise InvalidRequest(f"Invalid value for 'input[{i}]': must be an object.", param=f"input[{i}]")
+    for item in value:
         kind = item.get("type", "message")
         if kind == "message":
-            role = item.get("role")
-            if role not in ("user", "assistant", "system", "developer"):
-                raise InvalidRequest(f"Invalid value for 'input[{i}].role'.", param=f"input[{i}].role")
-            messages.append({"role": role, "content": _content(item.get("content"), f"input[{i}].content")})
+            messages.append({"role": item["role"], "content": _content(item["content"])})
         elif kind == "function_call":
             call = {"id": item.get("call_id") or item.get("id"), "type": "function",
-                    "function": {"name": item.get("name"), "arguments": item.get("arguments") or "{}"}}
+                    "function": {"name": item["name"], "arguments": item.get("arguments") or "{}"}}
             if messages and messages[-1]["role"] == "assistant" and messages[-1].get("tool_calls") is not None:
                 messages[-1]["tool_calls"].append(call)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
-            output = item.get("output")
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id"),
+            output = item["output"]
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
                              "content": output if isinstance(output, str) else json.dumps(output)})
-        elif kind == "reasoning":
-            continue  # the model's own earlier thinking is not sent back
-        else:
-            raise InvalidRequest(f"Input items of type {kind!r} are not supported.", param=f"input[{i}].type")
+        # a "reasoning" item, the model's own earlier thinking, is not sent back
     return messages
 
 
-def _content(content: Any, param: str) -> Any:
+def _content(content: str | list[dict]) -> str | list[dict]:
     if isinstance(content, str):
         return content
-    parts = []
-    for j, part in enumerate(_list(content, param)):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind in ("input_text", "output_text", "text"):
-            parts.append({"type": "text", "text": part.get("text", "")})
-        elif kind == "input_image":
-            url = part.get("image_url")
-            parts.append({"type": "image_url", "image_url": {"url": url}})
-        else:
-            raise InvalidRequest(f"Content parts of type {kind!r} are not supported.", param=f"{param}[{j}].type")
-    return parts
+    return [{"type": "image_url", "image_url": {"url": part["image_url"]}} if part["type"] == "input_image"
+            else {"type": "text", "text": part["text"]} for part in content]
 
 
-def _response_format(fmt: Any) -> dict:
-    kind = fmt.get("type") if isinstance(fmt, dict) else None
-    if kind == "json_schema":
-        return {"type": "json_schema", "json_schema": {"name": fmt.get("name", "response"), "schema": fmt.get("schema"),
-                                                       "strict": fmt.get("strict", False)}}
-    if kind in ("json_object", "text"):
-        return {"type": kind}
-    raise InvalidRequest("Invalid value for 'text.format.type': text, json_object or json_schema.",
-                         param="text.format.type")
+def _response_format(fmt: dict) -> dict:
+    if fmt["type"] == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": fmt.get("name") or "response", "schema": fmt["schema"],
+                                                       "strict": bool(fmt.get("strict"))}}
+    return {"type": fmt["type"]}
 
 
-def _tool(tool: Any, i: int) -> dict:
-    if not isinstance(tool, dict) or tool.get("type") != "function":
-        raise InvalidRequest("Only function tools are supported.", param=f"tools[{i}].type")
-    function = {"name": tool.get("name"), "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
+def _tool(tool: dict) -> dict:
+    function = {"name": tool["name"], "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
     if tool.get("description"):
         function["description"] = tool["description"]
     return {"type": "function", "function": function}
 
 
-def _tool_choice(choice: Any) -> Any:
+def _tool_choice(choice: str | dict) -> str | dict:
     if isinstance(choice, str):
         return choice
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
-    raise InvalidRequest("Invalid value for 'tool_choice'.", param="tool_choice")
-
-
-def _list(value: Any, param: str) -> list:
-    if not isinstance(value, list):
-        raise InvalidRequest(f"Invalid value for '{param}': must be a string or a list.", param=param)
-    return value
+    return {"type": "function", "function": {"name": choice["name"]}}
 
 
 # -- answers -------------------------------------------------------------------------------------
