@@ -160,6 +160,13 @@ class GatewayWorker(ThreadWorker):
         self.nr_conns -= 1
         conn.close()
 
+    def handle_request(self, req, conn) -> bool:
+        try:
+            return super().handle_request(req, conn)
+        except TimeoutError:  # the client took nothing of its answer for IDLE_TIMEOUT: not a fault of the server
+            self.log.info("closed a connection whose client stopped reading for IDLE_TIMEOUT")
+            return False
+
     def _keepalive_after(self, conn, keepalive) -> bool:
         """The answer is sent already: a broken rest of the body (drained here) only ends the connection."""
         try:

@@ -196,7 +196,8 @@ def test_gunicorn_settings_come_from_the_gateway_configuration(monkeypatch, tmp_
     monkeypatch.setattr(sys, "path", list(sys.path))
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert conf["bind"] == ["[::1]:8123"]
-    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (3, 7, "gthread")
+    assert (conf["workers"], conf["threads"], conf["worker_class"]) == (3, 7, "app.worker.GatewayWorker")
+    assert conf["keepalive"] == 75  # IDLE_TIMEOUT
     assert conf["graceful_timeout"] == 45 and conf["loglevel"] == "debug"
     assert (conf["certfile"], conf["keyfile"]) == (str(certificate[0]), str(certificate[1]))
     assert conf["accesslog"] is None and conf["logger_class"] == "app.logs.GunicornLogger"
