@@ -110,8 +110,13 @@ class GatewayWorker(ThreadWorker):
         self.park(conn)
 
     def park(self, conn: HeadFirstConn) -> None:
+        """Read the head here; most often it has arrived already, and goes to a thread without a trip to the poller."""
         conn.sock.setblocking(False)
         conn.deadline = time.monotonic() + self.header_timeout
+        outcome = self.read_head(conn)
+        if outcome is not None:
+            self.settle(conn, outcome)
+            return
         self.parked.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_head_bytes, conn))
 
@@ -120,24 +125,32 @@ class GatewayWorker(ThreadWorker):
         self.parked.remove(conn)
 
     def on_head_bytes(self, conn: HeadFirstConn, sock) -> None:
+        outcome = self.read_head(conn)
+        if outcome is not None:
+            self.unpark(conn)
+            self.settle(conn, outcome)
+
+    def read_head(self, conn: HeadFirstConn) -> str | None:
+        """Take what has arrived: "complete", "gone" (the client left first), "too large", or None for more to come."""
         try:
-            data = sock.recv(_RECV)
+            data = conn.sock.recv(_RECV)
         except (BlockingIOError, InterruptedError):
-            return
+            return None
         except OSError:
             data = b""
-        if not data:  # the client left before finishing its head
-            self.unpark(conn)
-            self.drop(conn)
-            return
+        if not data:
+            return "gone"
         conn.head += data
         if conn.head_complete(len(data)):
-            self.unpark(conn)
+            return "complete"
+        return "too large" if len(conn.head) > MAX_REQUEST_HEAD else None
+
+    def settle(self, conn: HeadFirstConn, outcome: str) -> None:
+        if outcome == "complete":
             conn.data_ready = True
             self.enqueue_req(conn)
-        elif len(conn.head) > MAX_REQUEST_HEAD:
-            self.unpark(conn)
-            self.drop(conn, _REFUSALS["LimitRequestHeaders"])
+        else:
+            self.drop(conn, _REFUSALS["LimitRequestHeaders"] if outcome == "too large" else None)
 
     def murder_pending(self) -> None:
         """Also close parked connections past their HEADER_TIMEOUT (a 408 when they had begun), or all when stopping."""

@@ -64,7 +64,8 @@ def loads(raw: bytes | str) -> Any:
     :raises BadJSON: for what `parse_json` refuses.
     """
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        text = raw if isinstance(raw, str) else raw.decode(json.detect_encoding(raw), "surrogatepass")  # as json.loads
+        value = _DECODER.decode(text)
     except BadJSON:
         raise
     except RecursionError:
@@ -93,6 +94,9 @@ def _finite_float(text: str) -> float:
     if math.isinf(value):
         raise BadJSON(f"the number {text[:40]} is too large")
     return value
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)  # made once, not per body
 
 
 def _too_deep() -> BadJSON:
