@@ -110,8 +110,11 @@ class GatewayWorker(ThreadWorker):
         self.park(conn)
 
     def park(self, conn: HeadFirstConn) -> None:
-        """Read the head here; most often it has arrived already, and goes to a thread without a trip to the poller."""
-        conn.sock.setblocking(False)
+        """Read the head here; most often it has arrived already, and goes to a thread without a trip to the poller.
+
+        The socket is non-blocking already (a new TConn's, or a kept-alive one put back on the poller): no syscall
+        here that would hand the GIL to the request threads and make the event loop wait to get it back.
+        """
         conn.deadline = time.monotonic() + self.header_timeout
         outcome = self.read_head(conn)
         if outcome is not None:
