@@ -7,6 +7,7 @@ Label values are bounded: routes are URL rules (not paths), keys are key names, 
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import time
 from collections.abc import Callable
@@ -126,8 +127,28 @@ def _registry():
     if not os.environ.get(MULTIPROCESS_DIR):
         return REGISTRY
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    _WorkerFiles(registry, os.environ[MULTIPROCESS_DIR])
     return registry
+
+
+class _WorkerFiles(multiprocess.MultiProcessCollector):
+    """The multiprocess collector, leaving out files still at 0 bytes: a worker's new file exists for a moment before
+    it is sized (for good if the worker dies then), and reading one fails the whole scrape (client_python#1199)."""
+
+    def __init__(self, registry: CollectorRegistry, directory: str):
+        self.directory = directory
+        super().__init__(registry, directory)
+
+    def collect(self):
+        return self.merge([path for path in glob.glob(os.path.join(self.directory, "*.db")) if _sized(path)],
+                          accumulate=True)
+
+
+def _sized(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:  # removed meanwhile (a dead worker's live gauges)
+        return False
 
 
 def _safely(count: Callable[[], object]) -> bool:

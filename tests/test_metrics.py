@@ -283,6 +283,20 @@ def test_a_killed_workers_open_streams_leave_the_total_and_its_directory_goes_at
     assert not directory.exists(), "the private directory is removed at exit"
 
 
+def test_a_metric_file_still_at_zero_bytes_does_not_fail_the_scrape(start_gateway):
+    """A worker's new file exists empty for a moment before it is sized (for good if the worker is killed then)."""
+    gateway = start_gateway()
+    (worker,) = worker_pids(gateway)
+    roots = {Path("/dev/shm"), Path(tempfile.gettempdir())}
+    deadline = time.monotonic() + 10
+    while not (found := {p.parent for root in roots for p in root.glob(f"llamagate-metrics-*/*_{worker}.db")}):
+        assert time.monotonic() < deadline, "the worker wrote no metric file"
+        time.sleep(0.05)
+    (directory,) = found
+    (directory / "counter_4194000.db").touch()
+    assert scrape(gateway).value("llamagate_requests_total", route="/health/live", method="GET") >= 1
+
+
 def test_waitress_counts_in_its_one_process(fake_ollama):
     gateway = Gateway({**BASE_SETTINGS, "OLLAMA_HOST": fake_ollama.url}, command=[sys.executable, "wsgi.py"]).start()
     try:

@@ -27,7 +27,8 @@ def chat(gateway, content: str, **extra) -> requests.Response:
 def upstream_calls(fake_ollama, content: str) -> int:
     with fake_ollama.lock:  # the shared fake also sees other tests' bodies (native ones, fuzzed): any shape
         return sum(1 for r in fake_ollama.requests
-                   if r["path"] == "/api/chat" and content in json.dumps((r["body"] or {}).get("messages", "")))
+                   if r["path"] == "/api/chat" and isinstance(r["body"], dict)
+                   and content in json.dumps(r["body"].get("messages", "")))
 
 
 WORKFLOW = """
