@@ -1,4 +1,5 @@
-"""A per-worker bound on requests in flight (MAX_CONCURRENT_REQUESTS): past it a quick 503 with Retry-After.
+"""A per-worker bound on requests in flight (MAX_CONCURRENT_REQUESTS): past it, after at most 0.1 s, a 503 with
+Retry-After.
 
 Without it every thread can end up holding a long stream, and `/health` (exempt, like `/metrics`) would queue behind
 them. A slot is taken after the key check and the rate limit, and given back when the response (or stream) closes.
@@ -19,6 +20,9 @@ from .errors import GatewayBusy
 EXTENSION_KEY = "llamagate.capacity"
 EXEMPT_PATHS = PUBLIC_PATHS | {"/metrics"}
 RETRY_AFTER = "1"
+# A request may wait this long for a slot: the last one's slot comes back only once its response is closed, a moment
+# after the client has it all (and may already be sending its next request); also smooths a short burst.
+SLOT_WAIT = 0.1
 
 
 def init_app(app: Flask) -> None:
@@ -32,7 +36,7 @@ def _take_slot() -> None:
     if request.path in EXEMPT_PATHS or request.method == "OPTIONS":
         return
     slots = current_app.extensions[EXTENSION_KEY]
-    if not slots.acquire(blocking=False):
+    if not slots.acquire(timeout=SLOT_WAIT):
         limit = current_app.config["MAX_CONCURRENT_REQUESTS"]
         raise GatewayBusy(f"The gateway is busy: this worker is already running {limit} requests "
                           "(MAX_CONCURRENT_REQUESTS). Retry shortly.", headers={"Retry-After": RETRY_AFTER})
