@@ -175,7 +175,7 @@ def test_a_request_refused_by_the_key_check_takes_no_slot(fake_ollama):
         gateway.stop()
 
 
-def test_max_concurrent_requests_defaults_to_two_threads_less(tmp_path):
+def test_max_concurrent_requests_defaults_to_two_threads_less():
     from app.settings import load_settings
 
     assert load_settings({"THREADS": "16", "ENV_FILE": "", "CONFIG_FILE": ""})["MAX_CONCURRENT_REQUESTS"] == 14

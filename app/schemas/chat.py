@@ -62,17 +62,22 @@ class ChosenTool(Open):
 
 
 class ToolChoice(fields.Field):
-    """`none`, `auto`, `required`, or `{"type": "function", "function": {"name": ...}}`."""
+    """`none`, `auto`, `required`, or an object naming one function in the shape of `chosen` (chat's
+    `{"type": "function", "function": {"name": ...}}` by default; the Responses API's differs)."""
+
+    def __init__(self, chosen: type[Schema] = ChosenTool, **kwargs):
+        super().__init__(**kwargs)
+        self.chosen = chosen()
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, dict):
-            return ChosenTool().load(value)
+            return self.chosen.load(value)
         if value not in ("none", "auto", "required"):
-            raise ValidationError("tool_choice must be 'none', 'auto', 'required' or a function.")
+            raise ValidationError("must be 'none', 'auto', 'required' or a function")
         return value
 
     def json_schema(self, ref) -> dict:
-        return {"anyOf": [{"enum": ["none", "auto", "required"]}, ref(ChosenTool)]}
+        return {"anyOf": [{"enum": ["none", "auto", "required"]}, ref(type(self.chosen))]}
 
 
 class JsonSchemaFormat(Open):

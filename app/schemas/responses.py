@@ -10,6 +10,7 @@ from marshmallow import validate
 from marshmallow import validates_schema
 
 from .chat import FunctionParameters
+from .chat import ToolChoice
 from .fields import Anything
 from .fields import OneOfSchemas
 from .fields import StrictBool
@@ -103,20 +104,6 @@ class ChosenResponsesTool(Open):
     name = fields.String(required=True)
 
 
-class ResponsesToolChoice(fields.Field):
-    """`none`, `auto`, `required`, or `{"type": "function", "name": ...}`."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, dict):
-            return ChosenResponsesTool().load(value)
-        if value not in ("none", "auto", "required"):
-            raise ValidationError("must be 'none', 'auto', 'required' or a function")
-        return value
-
-    def json_schema(self, ref) -> dict:
-        return {"anyOf": [{"enum": ["none", "auto", "required"]}, ref(ChosenResponsesTool)]}
-
-
 class ResponsesRequest(Schema):
     """OpenAI's `responses.create` body; unknown fields are ignored. The gateway's own extensions (`mcp`, `options`,
     `keep_alive`, `think`) are checked by the chat request they pass into."""
@@ -137,7 +124,7 @@ class ResponsesRequest(Schema):
     text = fields.Nested(TextOptions, allow_none=True)
     reasoning = fields.Nested(ResponsesReasoning, allow_none=True)
     tools = fields.List(fields.Nested(ResponsesTool), allow_none=True)
-    tool_choice = ResponsesToolChoice(allow_none=True)
+    tool_choice = ToolChoice(ChosenResponsesTool, allow_none=True)  # {"type": "function", "name": ...}
     parallel_tool_calls = StrictBool(allow_none=True)
     user = fields.String(allow_none=True)
     mcp = Anything(allow_none=True)
