@@ -141,9 +141,9 @@ def test_a_stream_counts_its_time_to_first_token_and_is_open_while_it_runs(meter
         assert scrape(metered).value("llamagate_open_streams") == 1
         rest = b"\n".join(lines)
     assert rest.rstrip().endswith(b"data: [DONE]")
-    after = wait_for(metered, "llamagate_open_streams", 0)
+    wait_for(metered, "llamagate_open_streams", 0)
     ttft = "llamagate_time_to_first_token_seconds_count"
-    wait_for(metered, ttft, before.value(ttft, model="llama3.2") + 1, model="llama3.2")
+    after = wait_for(metered, ttft, before.value(ttft, model="llama3.2") + 1, model="llama3.2")
     assert after.value("llamagate_time_to_first_token_seconds_sum", model="llama3.2") > \
         before.value("llamagate_time_to_first_token_seconds_sum", model="llama3.2")
 
