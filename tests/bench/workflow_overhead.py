@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,7 +61,8 @@ def main() -> None:
     (workdir / "workflows").mkdir()
     (workdir / "workflows" / "three.yaml").write_text(yaml.safe_dump(WORKFLOW))
     (workdir / "llamagate.yaml").write_text(yaml.safe_dump({"workflows": {"dirs": [str(workdir / "workflows")]}}))
-    upstream, conf = start_upstream(workdir / "nginx")
+    nginx = start_upstream(workdir / "nginx")
+    upstream = nginx.url
     port = free_port()
     env = clean_env({"OLLAMA_HOST": upstream, "RATE_LIMIT_RPS": "0", "CACHE_ENABLED": "false", "PORT": port})
     env["CONFIG_FILE"] = str(workdir / "llamagate.yaml")
@@ -75,8 +75,7 @@ def main() -> None:
             flow = median_ms(session, "POST", gateway.url + "/v1/workflows/three/runs", {"inputs": {"text": "Hi"}}, runs)
     finally:
         gateway.stop()
-        subprocess.run(["nginx", "-c", str(conf), "-p", str(workdir / "nginx"), "-s", "quit"], check=False,
-                       stderr=subprocess.DEVNULL)
+        nginx.stop()
     print(f"upstream /api/chat          {direct:8.3f} ms")
     print(f"chat completion (gateway)   {chat:8.3f} ms")
     print(f"3-step workflow run         {flow:8.3f} ms")
