@@ -4,7 +4,8 @@ x-ratelimit-* headers and JSON 429s.
 One `before_request` hook checks every limit of a request in one storage call (one Redis round trip), and one
 finisher adds its tokens and frees its slot when the response closes: flask-limiter's generic per-route hooks cost
 more per request (about 0.13 ms, measured) than a cache hit. Windows are aligned to the clock, so reset times are
-computed here, not read back. The counts live in the `limits` storage of RATE_LIMIT_STORAGE_URI.
+computed here, not read back. The counts live in RATE_LIMIT_STORAGE_URI: this process's memory
+(app.keys.local_counts) or a `limits` storage such as Redis.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 from flask import Flask
 from flask import current_app
 from flask import g
 from flask import request
-from limits.storage import Storage
-from limits.storage import storage_from_string
 from loguru import logger
 
 from . import tally as tallies
@@ -37,6 +37,7 @@ from .keys.counters import Slot
 from .keys.counters import Window
 from .keys.counters import counters_for
 from .keys.counters import key_prefix
+from .keys.counters import storage_for
 from .keys.ring import key_ring
 from .keys.ring import presented_key
 from .keys.ring import request_key
@@ -85,7 +86,7 @@ class KeyCounts:
 class Limits:
     """The app's limits and their counts; one per app, shared by its request threads."""
 
-    def __init__(self, app: Flask, storage: Storage):
+    def __init__(self, app: Flask, storage: Any):
         settings = app.config
         self.counters: Counters = counters_for(storage)
         self.fail_open: bool = settings["RATE_LIMIT_FAIL_OPEN"]
@@ -249,7 +250,7 @@ def init_app(app: Flask) -> None:
     if app.config["RATE_LIMIT_RPS"] <= 0 and not named and not ring.limited:
         return
     uri = app.config["RATE_LIMIT_STORAGE_URI"]
-    limits = app.extensions[LIMITS_KEY] = Limits(app, storage_from_string(uri, **storage_options(uri)))
+    limits = app.extensions[LIMITS_KEY] = Limits(app, storage_for(uri, **storage_options(uri)))
     tallies.on_finish(app, limits.finish)
 
     @app.before_request

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from typing import Any
 
-from limits.storage import RedisClusterStorage
-from limits.storage import RedisStorage
-from limits.storage import Storage
+from .local_counts import LocalCounts
+
+if TYPE_CHECKING:
+    from limits.storage import RedisStorage
 
 # A slot held by a process that died mid-request is freed after this long (Redis); a longer request stops counting.
 INFLIGHT_LEASE = 900.0
@@ -100,12 +103,12 @@ class Admission:
 
 
 class Counters:
-    """Plain calls on a `limits` storage (memory://, or any non-Redis one); requests in flight are counted in this
-    process. One lock makes check-then-take exact among this process's threads."""
+    """Plain calls on a `limits` storage (any but Redis) or LocalCounts (memory://); requests in flight are counted
+    in this process. One lock makes check-then-take exact among this process's threads."""
 
     shared = False
 
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Any):
         self.storage = storage
         self._lock = threading.Lock()
         self._in_flight: dict[str, int] = {}
@@ -187,14 +190,29 @@ class RedisCounters(Counters):
         return int(requests or 0), int(tokens or 0), int(busy or 0)
 
 
-def counters_for(storage: Storage) -> Counters:
+def storage_for(uri: str, **options: Any) -> Any:
+    """The storage behind RATE_LIMIT_STORAGE_URI: LocalCounts for memory://, else the `limits` storage (imported
+    only then)."""
+    if uri.split("://", 1)[0].lower() == "memory":
+        return LocalCounts()
+    from limits.storage import storage_from_string
+
+    return storage_from_string(uri, **options)
+
+
+def counters_for(storage: Any) -> Counters:
     """Redis (not Cluster: one script touches keys of several slots) gets the one-round-trip script."""
+    if isinstance(storage, LocalCounts):
+        return Counters(storage)
+    from limits.storage import RedisClusterStorage
+    from limits.storage import RedisStorage
+
     if isinstance(storage, RedisStorage) and not isinstance(storage, RedisClusterStorage):
         return RedisCounters(storage)
     return Counters(storage)
 
 
-def key_prefix(storage: Storage) -> str:
+def key_prefix(storage: Any) -> str:
     """Where the gateway's counts live in the storage: under its own prefix (`LIMITS:` for Redis) and ours."""
     prefix = getattr(storage, "key_prefix", "")
     return f"{prefix}:llamagate:" if prefix else "llamagate:"
