@@ -3,16 +3,14 @@ and moves on to the next one when a backend fails before answering (refused, con
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import requests
 from loguru import logger
-from urllib3.exceptions import ReadTimeoutError
 
 from ..errors import APIError
 from ..errors import BackendsBusy
@@ -22,8 +20,12 @@ from ..tally import current as current_tally
 from .backend import Backend
 from .backend import count_error
 from .body import DEFAULT_LIMIT
+from .ollama import TRANSPORT_ERRORS
 from .ollama import OllamaClient
+from .ollama import UpstreamResponse
+from .ollama import answered
 from .ollama import encode
+from .ollama import failure_kind
 from .ollama import raise_for_status
 from .ollama import read_json
 from .ollama import relay_headers
@@ -53,35 +55,33 @@ class Backends:
         self._waiters = 0
 
     def request(self, method: str, path: str, *, body: Any = None, request_id: str | None = None,
-                stream: bool = False, timeout: float | None = None) -> requests.Response:
-        """Send one request; a non-2xx answer or a transport failure raises the mapped APIError."""
+                timeout: float | None = None) -> UpstreamResponse:
+        """Send one request; a non-2xx answer or a transport failure raises the mapped APIError. The answer holds
+        its backend's slot until it is closed."""
         headers, data = encode(body, request_id)
         connect, read = self.backends[0].client.timeouts(timeout)
-        response, _ = self._open(model_of(body, path), method, path, headers, data, stream=stream, connect=connect,
-                                 read=read)
+        response, _ = self._open(model_of(body, path), method, path, headers, data, connect=connect, read=read)
         return raise_for_status(response)
 
     def relay(self, method: str, path: str, *, data: bytes | None, content_type: str | None = None,
-              request_id: str | None = None) -> requests.Response:
+              request_id: str | None = None) -> UpstreamResponse:
         """A client's body as it is, Ollama's answer streamed whatever its status (close it when done)."""
         model = model_of(_parsed(data), path)
         first = path in MANAGEMENT or path.startswith("/api/blobs/")
         client = self.backends[0].client
         response, backend = self._open(model, method, path, relay_headers(content_type, request_id), data or None,
-                                       stream=True, connect=client.connect_timeout, read=client.read_timeout,
-                                       first=first)
+                                       connect=client.connect_timeout, read=client.read_timeout, first=first)
         if path == "/api/delete" and response.status_code == 200 and model:
             with self._cond:
                 backend.forget(model)
         return response
 
-    # Whole replies are streamed too, so that their size is checked while they are read (the slot is held until then).
+    # Whole replies are read as they arrive too, so that their size is checked (the slot is held until then).
     def get_json(self, path: str, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout, stream=True),
-                         self.max_line)
+        return read_json(self.request("GET", path, request_id=request_id, timeout=timeout), self.max_line)
 
     def post_json(self, path: str, body: Any, *, request_id: str | None = None, timeout: float | None = None) -> dict:
-        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout, stream=True),
+        return read_json(self.request("POST", path, body=body, request_id=request_id, timeout=timeout),
                          self.max_line)
 
     def merged(self, path: str, request_id: str | None = None) -> dict:
@@ -111,8 +111,8 @@ class Backends:
             raise error
         return {"models": list(models.values())}
 
-    def _open(self, model: str, method: str, path: str, headers: dict, data: bytes | None, *, stream: bool,
-              connect: float, read: float, first: bool = False) -> tuple[requests.Response, Backend]:
+    def _open(self, model: str, method: str, path: str, headers: dict, data: bytes | None, *, connect: float,
+              read: float, first: bool = False) -> tuple[UpstreamResponse, Backend]:
         tally = current_tally()
         if model:
             tally.model = model
@@ -124,13 +124,12 @@ class Backends:
                 raise error or UpstreamUnavailable("No Ollama backend is left to try")
             tally.backend = backend.name
             try:
-                response = backend.client.send(method, path, headers, data, stream=stream, connect=connect,
-                                               read=read)
-            except requests.RequestException as err:
+                response = backend.client.send(method, path, headers, data, connect=connect, read=read)
+            except TRANSPORT_ERRORS as err:
                 self._release(backend)
                 error = backend.client.transport_error(err)
-                count_error(backend.name, _kind(err))
-                if _answered(err) or not self._retry(backend, model, tried, error.message):
+                count_error(backend.name, failure_kind(err))
+                if answered(err) or not self._retry(backend, model, tried, error.message):
                     raise error from None
                 continue
             if response.status_code >= 500:
@@ -140,7 +139,8 @@ class Backends:
                     response.close()
                     self._release(backend)
                     continue
-            return self._leased(response, backend, stream), backend
+            response.on_close(functools.partial(self._release, backend))  # once; also if dropped unclosed
+            return response, backend
 
     def _retry(self, backend: Backend, model: str, tried: list[Backend], reason: str) -> bool:
         """Mark a backend that failed before answering down; whether another one is left to try."""
@@ -217,24 +217,6 @@ class Backends:
                 self._cond.notify_all()
         backend.gauge.dec()
 
-    def _leased(self, response: requests.Response, backend: Backend, stream: bool) -> requests.Response:
-        """The response, holding its backend's slot until it is closed (a whole body is already read)."""
-        if not stream:
-            self._release(backend)
-            return response
-        lease = _Lease(self, backend)
-        close = response.close
-
-        def close_and_release() -> None:
-            try:
-                close()
-            finally:
-                lease.release()
-
-        response.close = close_and_release  # type: ignore[method-assign]
-        weakref.finalize(response, lease.release)  # a response dropped unclosed still frees its slot
-        return response
-
     def notify(self) -> None:
         """Wake queued requests (a backend came back)."""
         with self._cond:
@@ -243,22 +225,6 @@ class Backends:
     @property
     def lock(self) -> threading.Condition:
         return self._cond
-
-
-class _Lease:
-    """One slot, released once."""
-
-    __slots__ = ("backend", "done", "pool")
-
-    def __init__(self, pool: Backends, backend: Backend):
-        self.pool = pool
-        self.backend = backend
-        self.done = False
-
-    def release(self) -> None:
-        if not self.done:
-            self.done = True
-            self.pool._release(self.backend)
 
 
 def _pick(candidates: list[Backend], first: bool) -> Backend | None:
@@ -270,21 +236,6 @@ def _pick(candidates: list[Backend], first: bool) -> Backend | None:
 
 def _busy(reason: str) -> BackendsBusy:
     return BackendsBusy(f"The gateway is busy: {reason}. Retry shortly.", headers={"Retry-After": RETRY_AFTER})
-
-
-def _answered(err: requests.RequestException) -> bool:
-    """Whether Ollama may have started on the request: a read timeout, or a body that broke after the headers."""
-    if isinstance(err, requests.ReadTimeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
-        return True
-    return not isinstance(err, requests.ConnectionError)
-
-
-def _kind(err: requests.RequestException) -> str:
-    if isinstance(err, requests.ConnectTimeout):
-        return "connect_timeout"
-    if isinstance(err, requests.Timeout) or any(isinstance(a, ReadTimeoutError) for a in err.args):
-        return "timeout"
-    return "unreachable" if isinstance(err, requests.ConnectionError) else "broken"
 
 
 def _parsed(data: bytes | None) -> Any:

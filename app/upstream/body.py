@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
-import requests
 from urllib3.exceptions import HTTPError
 from urllib3.exceptions import ReadTimeoutError
 
@@ -25,16 +25,13 @@ class BodyBroken(Exception):
         self.timed_out = timed_out
 
 
-def pieces(response: requests.Response, gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
-    """The body as it arrives (decoded, chunked framing removed), each piece at most READ_SIZE bytes.
+def pieces(response: Any, gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
+    """The body of `response` (anything whose `raw` is a urllib3 response) as it arrives, decoded and without the
+    chunked framing, each piece at most READ_SIZE bytes.
 
     :raises BodyBroken: a read timed out or the connection broke.
     :raises ClientGone: `gone()`, asked as each piece arrives, says the client has left.
     """
-    if response._content_consumed:  # read already (a request sent without stream=True)
-        if response.content:
-            yield response.content
-        return
     raw = response.raw
     try:
         if raw.chunked and raw.supports_chunked_reads():  # Ollama's streams: one piece per chunk, as it comes
@@ -49,7 +46,7 @@ def pieces(response: requests.Response, gone: Callable[[], bool] | None = None) 
         raise BodyBroken(isinstance(err, (ReadTimeoutError, TimeoutError))) from None
 
 
-def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
+def lines(response: Any, limit: int = DEFAULT_LIMIT,
           gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
     """The body's lines without their newline; each byte is looked at once, however long a line gets.
 
@@ -87,7 +84,7 @@ def lines(response: requests.Response, limit: int = DEFAULT_LIMIT,
         yield b"".join(pending)
 
 
-def read_body(response: requests.Response, limit: int = DEFAULT_LIMIT, *, cut: bool = False,
+def read_body(response: Any, limit: int = DEFAULT_LIMIT, *, cut: bool = False,
               gone: Callable[[], bool] | None = None) -> bytes:
     """The whole body; past `limit` bytes it is cut there (`cut`) or refused.
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-import requests
-
 from ..client_socket import client_watch
 from ..errors import UpstreamError
 from ..errors import UpstreamLineTooLong
@@ -18,6 +16,7 @@ from .body import DEFAULT_LIMIT
 from .body import BodyBroken
 from .body import lines
 from .error_text import ollama_error
+from .ollama import UpstreamResponse
 
 
 class UpstreamLines:
@@ -28,7 +27,7 @@ class UpstreamLines:
     `done` line. Always `close()` it (or use `with`); closing more than once is harmless.
     """
 
-    def __init__(self, response: requests.Response, limit: int = DEFAULT_LIMIT):
+    def __init__(self, response: UpstreamResponse, limit: int = DEFAULT_LIMIT):
         self.response = response
         self._lines = lines(response, limit, client_watch())
         self._peeked: dict | None = None
@@ -94,8 +93,8 @@ class UpstreamLines:
 def open_lines(client, path: str, body: dict, request_id: str | None) -> UpstreamLines:
     """POST `body` as a stream (Ollama always streams to the gateway, so TIMEOUT is an idle timeout) and read the
     first line before returning, so that an early failure still gets a real HTTP status."""
-    reply = UpstreamLines(client.request("POST", path, body={**body, "stream": True}, request_id=request_id,
-                                         stream=True), client.max_line)
+    reply = UpstreamLines(client.request("POST", path, body={**body, "stream": True}, request_id=request_id),
+                          client.max_line)
     try:
         reply.peek()
     except BaseException:

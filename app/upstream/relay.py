@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import requests
 from loguru import logger
 
 from ..client_socket import client_watch
@@ -18,6 +17,7 @@ from .backends import Backends
 from .body import BodyBroken
 from .body import pieces
 from .body import read_body
+from .ollama import UpstreamResponse
 from .ollama import error_text
 
 NDJSON = "application/x-ndjson"
@@ -60,7 +60,7 @@ def relay(client: Backends, method: str, path: str, data: bytes | None, *, conte
     return Relayed(status, kind, body=body)
 
 
-def _chunks(response: requests.Response) -> Iterator[bytes]:
+def _chunks(response: UpstreamResponse) -> Iterator[bytes]:
     """Each piece as Ollama sends it; a broken stream ends with an in-band `{"error"}` line, as Ollama's own do."""
     try:
         yield from pieces(response)
