@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
     from .blueprints import register_blueprints
     from .errors import register_error_handlers
     from .extensions import COMPONENTS_KEY
+    from .flask_app import GatewayFlask
     from .pipeline import ChatPipeline
     from .plugins.registry import PluginRegistry
     from .plugins.spec import PluginsSettings
@@ -66,7 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, settings: dict | None
         settings = load_settings(overrides=config)
     elif settings is None:
         settings = process_settings()
-    app = Flask(__name__)
+    app = GatewayFlask(__name__)
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_REQUEST_BODY"]
     body_limit.init_app(app)

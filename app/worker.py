@@ -26,6 +26,7 @@ from .launch import MAX_REQUEST_HEAD
 
 _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too, which refuses it
 _RECV = 64 * 1024
+HEARTBEAT = 1.0  # seconds between the worker's signs of life to the master
 
 # gunicorn's parser errors, by class name: (status, reason, code, message). Anything else is a 400.
 _REFUSALS = {
@@ -72,6 +73,16 @@ class HeadFirstConn(TConn):
 
 class GatewayWorker(ThreadWorker):
     """gthread with connections parked in the event loop until their request head is in."""
+
+    _next_beat = 0.0
+
+    def notify(self) -> None:
+        """The heartbeat to the master at most once a second: gunicorn sends it (a syscall) at every turn of the
+        event loop, that is on every request, while the master waits `timeout` (120 s) for one."""
+        now = time.monotonic()
+        if now >= self._next_beat:
+            self._next_beat = now + HEARTBEAT
+            super().notify()
 
     def init_process(self) -> None:
         self.parked: deque[HeadFirstConn] = deque()  # ordered by deadline: each gets the same HEADER_TIMEOUT
