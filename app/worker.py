@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import select
 import selectors
 import ssl
 import time
@@ -95,6 +96,27 @@ class GatewayWorker(ThreadWorker):
     def reads_ahead(self, conn: HeadFirstConn) -> bool:
         """TLS and HTTP/2 prior knowledge need the socket in a thread from the first byte (gunicorn's own way)."""
         return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        super().set_accept_enabled(enabled)
+        if enabled and self.cfg.workers > 1:
+            self.accept_exclusively()
+
+    def accept_exclusively(self) -> None:
+        """With several workers on one listening socket, a new connection wakes one waiting worker (epoll's
+        EPOLLEXCLUSIVE): an idle one, while the busy ones are serving. Otherwise every worker wakes and races for it,
+        and the quickest, often the busiest, can take a whole burst of connections."""
+        epoll = getattr(self.poller, "_selector", None)
+        exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
+        if not exclusive or not isinstance(epoll, select.epoll):
+            return
+        for listener in self.sockets:
+            fd = listener.fileno()
+            try:
+                epoll.unregister(fd)
+                epoll.register(fd, select.EPOLLIN | exclusive)
+            except OSError:  # a kernel without it (before Linux 4.5): as gunicorn registered it
+                epoll.register(fd, select.EPOLLIN)
 
     def accept(self, listener) -> None:
         try:
