@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 from typing import Any
-
-import jsonschema
 
 from ..errors import APIError
 from ..errors import InvalidRequest
@@ -38,10 +37,22 @@ from .runs import StepRecord
 from .templates import TemplateError
 from .templates import render_tree
 
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaMismatch
+
 _SCHEMA = ChatCompletionRequest()
 RETRYABLE = {"timeout", "upstream", "tool_error", "invalid_json"}
 RUN_LEVEL = {"workflow_timeout", "workflow_limit_exceeded", "cancelled"}  # never retried, never continued past
 MAX_DEPTH = 3
+
+
+def _mismatch(schema: Mapping, instance: Any) -> SchemaMismatch | None:
+    """The most relevant way `instance` fails JSON Schema `schema`, or None when it matches."""
+    # Imported on first use: jsonschema (with referencing and attrs) costs megabytes in workers without workflows.
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    return best_match(validator_for(schema)(schema).iter_errors(instance))
 
 
 class WorkflowFailed(Exception):
@@ -133,8 +144,7 @@ class WorkflowEngine:
 
     def check_inputs(self, workflow: Workflow, inputs: Any) -> None:
         """:raises InvalidRequest: `workflow_input_invalid`, `param` naming the input (`inputs.ticket`)."""
-        validator = jsonschema.validators.validator_for(workflow.inputs)(workflow.inputs)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(inputs))
+        error = _mismatch(workflow.inputs, inputs)
         if error is None:
             return
         path = list(error.absolute_path)
@@ -470,8 +480,7 @@ class WorkflowEngine:
             except TemplateError as err:
                 raise WorkflowFailed("template_error", f"output: {err}") from None
         if workflow.outputs is not None:
-            validator = jsonschema.validators.validator_for(workflow.outputs)(workflow.outputs)
-            error = jsonschema.exceptions.best_match(validator.iter_errors(outputs))
+            error = _mismatch(workflow.outputs, outputs)
             if error is not None:
                 raise WorkflowFailed("workflow_output_invalid", f"the outputs do not match the workflow's outputs "
                                      f"schema: {error.message}", param="outputs")
