@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-import yaml
 from marshmallow import ValidationError
 
 from ..settings.errors import MISSING
@@ -83,6 +82,8 @@ def load_workflow_file(path: str) -> tuple[Workflow, list[tuple[Path, str, Any]]
 
     :raises ConfigError: the file cannot be read or parsed, or is not a valid workflow.
     """
+    import yaml  # here: the parser costs a megabyte, and most gateways have no workflow file
+
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
