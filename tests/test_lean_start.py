@@ -8,8 +8,8 @@ import sys
 from tests.gateway import ROOT
 from tests.gateway import clean_env
 
-# REDIS_URL, workflows, a config file with content, a .env file: each loads its library only when present.
-OPTIONAL = ("redis", "jsonschema", "yaml", "dotenv")
+# REDIS_URL, a workflow folder, a config file with content, a .env file: each loads its code only when present.
+OPTIONAL = ("redis", "jsonschema", "yaml", "dotenv", "app.workflows.loader", "jinja2.sandbox")
 _PROBE = ("import sys\n"
           "from app.launch import build_app\n"
           "build_app()\n"

@@ -34,8 +34,6 @@ from .runs import RunRecord
 from .runs import RunStore
 from .runs import SharedRunStore
 from .runs import StepRecord
-from .templates import TemplateError
-from .templates import render_tree
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError as SchemaMismatch
@@ -466,12 +464,19 @@ class WorkflowEngine:
         return WorkflowFailed("timeout", f"step {step.id!r} took longer than {seconds:g}s", step_id=step.id)
 
     def _render(self, tree: Any, scope: dict, step: Step) -> Any:
+        # Already loaded with the workflow files; a gateway without workflows never loads the Jinja sandbox.
+        from .templates import TemplateError
+        from .templates import render_tree
+
         try:
             return render_tree(tree, scope)
         except TemplateError as err:
             raise WorkflowFailed("template_error", str(err), step_id=step.id) from None
 
     def _outputs(self, workflow: Workflow, scope: dict) -> Any:
+        from .templates import TemplateError
+        from .templates import render_tree
+
         if workflow.output is None:
             outputs = {step_id: state["output"] for step_id, state in scope["steps"].items()}
         else:

@@ -19,10 +19,10 @@ from ..settings.errors import first_problem
 from ..settings.errors import got
 from ..settings.errors import key_path
 from ..settings.errors import value_at
-from ..settings.workflows import FOREACH_TYPES
-from ..settings.workflows import STEP_SCHEMAS
-from ..settings.workflows import WORKFLOW_SCHEMA
-from ..settings.workflows import CaseSchema
+from ..settings.workflow_files import FOREACH_TYPES
+from ..settings.workflow_files import STEP_SCHEMAS
+from ..settings.workflow_files import WORKFLOW_SCHEMA
+from ..settings.workflow_files import CaseSchema
 from .model import STEP_TYPES
 from .model import Case
 from .model import ChatBinding
