@@ -111,6 +111,20 @@ def test_bad_config_files(tmp_path, text, message):
     assert message in str(caught.value) and "llamagate.yaml" in str(caught.value)
 
 
+@pytest.mark.parametrize("text", ["", "\n\n", "  \r\n  \n"])
+def test_blank_config_file_is_no_settings(tmp_path, text):
+    path = tmp_path / "blank.yaml"
+    path.write_bytes(text.encode())
+    assert load_settings({"CONFIG_FILE": str(path)}) == {**load_settings({}), "CONFIG_FILE": str(path)}
+
+
+@pytest.mark.parametrize("text", ["\t\n", "\x0c", "\x01: 1\n"])
+def test_config_file_of_invisible_characters_is_still_parsed(tmp_path, text):
+    (tmp_path / "llamagate.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="llamagate.yaml"):
+        load_settings({})
+
+
 def test_missing_named_config_file():
     with pytest.raises(ConfigError, match="cannot read config file /nope.yaml"):
         load_settings({"CONFIG_FILE": "/nope.yaml"})

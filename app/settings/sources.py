@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Collection
 from typing import Any
-
-import yaml
-from dotenv import dotenv_values
 
 from .errors import ConfigError
 
@@ -21,6 +19,8 @@ def read_dotenv(path: str) -> dict[str, str]:
     """The variables of a `.env` file (none when the path is empty or not a file); bare names are left out."""
     if not path or not os.path.isfile(path):
         return {}
+    from dotenv import dotenv_values
+
     return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 
@@ -42,9 +42,19 @@ def read_config_file(path: str, known: Collection[str]) -> tuple[dict[str, Any],
         return {}, {}
     try:
         with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            text = handle.read()
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}", param="CONFIG_FILE", problem=err.strerror) from None
+    # YAML reads a file of only spaces and line breaks as nothing; the parser (a megabyte) is loaded for real content.
+    # Not str.strip(): a tab or a form feed alone is a YAML error.
+    if not text.strip(" \r\n"):
+        return {}, {}
+    import yaml
+
+    stream = io.StringIO(text)
+    stream.name = path  # named in YAML's messages, as the file itself would be
+    try:
+        data = yaml.safe_load(stream)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

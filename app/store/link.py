@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from typing import TypeVar
 
-import redis
 from loguru import logger
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+if TYPE_CHECKING:
+    import redis
 
 T = TypeVar("T")
 # While Redis is down, one call in this many seconds tries again; the others skip it at once.
@@ -68,9 +69,15 @@ class RedisLink:
     """One Redis client for a worker's threads (redis-py pools its connections), with the outage rule applied."""
 
     def __init__(self, url: str, *, timeout: float = 0.5):
+        # Imported here: redis-py (with redis.asyncio and opentelemetry) costs megabytes in workers that have no Redis.
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self.url = url
         self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                            retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self._errors = redis.RedisError
         self.outage = Outage("Redis")
 
     def run(self, operation: Callable[[redis.Redis], T], fallback: T) -> T:
@@ -79,7 +86,7 @@ class RedisLink:
             return fallback
         try:
             result = operation(self.client)
-        except redis.RedisError as err:
+        except self._errors as err:
             self.failed(err)
             return fallback
         self.outage.ok()

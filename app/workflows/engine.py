@@ -15,9 +15,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING
 from typing import Any
-
-import jsonschema
 
 from ..errors import APIError
 from ..errors import InvalidRequest
@@ -35,13 +34,23 @@ from .runs import RunRecord
 from .runs import RunStore
 from .runs import SharedRunStore
 from .runs import StepRecord
-from .templates import TemplateError
-from .templates import render_tree
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError as SchemaMismatch
 
 _SCHEMA = ChatCompletionRequest()
 RETRYABLE = {"timeout", "upstream", "tool_error", "invalid_json"}
 RUN_LEVEL = {"workflow_timeout", "workflow_limit_exceeded", "cancelled"}  # never retried, never continued past
 MAX_DEPTH = 3
+
+
+def _mismatch(schema: Mapping, instance: Any) -> SchemaMismatch | None:
+    """The most relevant way `instance` fails JSON Schema `schema`, or None when it matches."""
+    # Imported on first use: jsonschema (with referencing and attrs) costs megabytes in workers without workflows.
+    from jsonschema.exceptions import best_match
+    from jsonschema.validators import validator_for
+
+    return best_match(validator_for(schema)(schema).iter_errors(instance))
 
 
 class WorkflowFailed(Exception):
@@ -133,8 +142,7 @@ class WorkflowEngine:
 
     def check_inputs(self, workflow: Workflow, inputs: Any) -> None:
         """:raises InvalidRequest: `workflow_input_invalid`, `param` naming the input (`inputs.ticket`)."""
-        validator = jsonschema.validators.validator_for(workflow.inputs)(workflow.inputs)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(inputs))
+        error = _mismatch(workflow.inputs, inputs)
         if error is None:
             return
         path = list(error.absolute_path)
@@ -456,12 +464,19 @@ class WorkflowEngine:
         return WorkflowFailed("timeout", f"step {step.id!r} took longer than {seconds:g}s", step_id=step.id)
 
     def _render(self, tree: Any, scope: dict, step: Step) -> Any:
+        # Already loaded with the workflow files; a gateway without workflows never loads the Jinja sandbox.
+        from .templates import TemplateError
+        from .templates import render_tree
+
         try:
             return render_tree(tree, scope)
         except TemplateError as err:
             raise WorkflowFailed("template_error", str(err), step_id=step.id) from None
 
     def _outputs(self, workflow: Workflow, scope: dict) -> Any:
+        from .templates import TemplateError
+        from .templates import render_tree
+
         if workflow.output is None:
             outputs = {step_id: state["output"] for step_id, state in scope["steps"].items()}
         else:
@@ -470,8 +485,7 @@ class WorkflowEngine:
             except TemplateError as err:
                 raise WorkflowFailed("template_error", f"output: {err}") from None
         if workflow.outputs is not None:
-            validator = jsonschema.validators.validator_for(workflow.outputs)(workflow.outputs)
-            error = jsonschema.exceptions.best_match(validator.iter_errors(outputs))
+            error = _mismatch(workflow.outputs, outputs)
             if error is not None:
                 raise WorkflowFailed("workflow_output_invalid", f"the outputs do not match the workflow's outputs "
                                      f"schema: {error.message}", param="outputs")

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Any
 
-import yaml
 from marshmallow import ValidationError
 
 from ..settings.errors import MISSING
@@ -20,10 +19,10 @@ from ..settings.errors import first_problem
 from ..settings.errors import got
 from ..settings.errors import key_path
 from ..settings.errors import value_at
-from ..settings.workflows import FOREACH_TYPES
-from ..settings.workflows import STEP_SCHEMAS
-from ..settings.workflows import WORKFLOW_SCHEMA
-from ..settings.workflows import CaseSchema
+from ..settings.workflow_files import FOREACH_TYPES
+from ..settings.workflow_files import STEP_SCHEMAS
+from ..settings.workflow_files import WORKFLOW_SCHEMA
+from ..settings.workflow_files import CaseSchema
 from .model import STEP_TYPES
 from .model import Case
 from .model import ChatBinding
@@ -83,6 +82,8 @@ def load_workflow_file(path: str) -> tuple[Workflow, list[tuple[Path, str, Any]]
 
     :raises ConfigError: the file cannot be read or parsed, or is not a valid workflow.
     """
+    import yaml  # here: the parser costs a megabyte, and most gateways have no workflow file
+
     try:
         with open(path, encoding="utf-8") as handle:
             data = yaml.safe_load(handle)
