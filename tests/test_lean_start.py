@@ -8,8 +8,9 @@ import sys
 from tests.gateway import ROOT
 from tests.gateway import clean_env
 
-# REDIS_URL, a workflow folder, a config file with content, a .env file: each loads its code only when present.
-OPTIONAL = ("redis", "jsonschema", "yaml", "dotenv", "app.workflows.loader", "jinja2.sandbox")
+# REDIS_URL, a workflow folder, a config file with content, a .env file, a rate-limit storage other than memory://:
+# each loads its code only when present. Ollama is called through urllib3 directly, never through requests.
+OPTIONAL = ("redis", "jsonschema", "yaml", "dotenv", "app.workflows.loader", "jinja2.sandbox", "limits", "requests")
 _PROBE = ("import sys\n"
           "from app.launch import build_app\n"
           "build_app()\n"
@@ -31,3 +32,7 @@ def test_default_app_loads_no_optional_library():
 
 def test_redis_is_loaded_when_redis_url_is_set():
     assert loaded_after_build({"REDIS_URL": "redis://127.0.0.1:9/0"}, ("redis",)) == ["redis"]
+
+
+def test_the_limits_library_is_loaded_for_another_storage():
+    assert loaded_after_build({"RATE_LIMIT_STORAGE_URI": "redis://127.0.0.1:9"}, ("limits",)) == ["limits"]
