@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -13,6 +12,8 @@ from datetime import UTC
 from flask import g
 from flask import has_request_context
 from loguru import logger
+
+from .json_codec import dumps
 
 REDACTED = "[REDACTED]"
 # Bearer tokens, API-key headers and key-like strings, wherever they appear in a message.
@@ -30,7 +31,6 @@ _SECRET_PATTERNS = [
 _HINTS = r"bearer|key|auth|token|passw|secret|sk-|://"
 _SECRET_HINT = re.compile("(?i)" + _HINTS)
 _RESERVED = {"request_id"}
-_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 class Redactor:
@@ -76,7 +76,7 @@ def _json_line(record, redact: Redactor) -> str:
     if record["exception"] is not None:
         kind, value, tb = record["exception"]
         entry["exception"] = redact("".join(traceback.format_exception(kind, value, tb)))
-    return _ENCODER.encode(entry)
+    return dumps(entry, default=str).decode()
 
 
 def _line_format(record) -> str:

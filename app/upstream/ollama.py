@@ -24,6 +24,8 @@ from ..errors import UpstreamError
 from ..errors import UpstreamTimeout
 from ..errors import UpstreamUnavailable
 from ..errors import from_ollama
+from ..json_codec import dumps
+from ..json_codec import loads
 from .body import DEFAULT_LIMIT
 from .body import BodyBroken
 from .body import read_body
@@ -161,7 +163,7 @@ def encode(body: Any, request_id: str | None) -> tuple[dict, bytes | None]:
     headers = {"Content-Type": "application/json"} if body is not None else {}
     if request_id:
         headers["X-Request-ID"] = request_id
-    data = None if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    data = None if body is None else dumps(body)
     return headers, data
 
 
@@ -188,7 +190,7 @@ def read_json(response: UpstreamResponse, limit: int = DEFAULT_LIMIT) -> dict:
     :raises UpstreamError: not a JSON object; UpstreamTimeout: a stalled body; UpstreamLineTooLong: too long.
     """
     try:
-        data = json.loads(read_body(response, limit, gone=client_watch()))
+        data = loads(read_body(response, limit, gone=client_watch()))
     except BodyBroken as err:
         if err.timed_out:
             raise UpstreamTimeout("Ollama stopped sending its reply (TIMEOUT)") from None
