@@ -144,6 +144,7 @@ def post_worker_init(worker):
         start_worker_resources(worker.wsgi)
     except Exception:
         worker.log.exception("starting worker resources failed")
+    worker.log.info("worker %s ready", worker.pid)
 
 
 def worker_int(worker):

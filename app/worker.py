@@ -28,6 +28,7 @@ from .launch import MAX_REQUEST_HEAD
 _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too, which refuses it
 _RECV = 64 * 1024
 HEARTBEAT = 1.0  # seconds between the worker's signs of life to the master
+ACCEPT_PAUSE = 0.001  # seconds a busy worker leaves new connections to the other workers
 
 # gunicorn's parser errors, by class name: (status, reason, code, message). Anything else is a 400.
 _REFUSALS = {
@@ -76,6 +77,7 @@ class GatewayWorker(ThreadWorker):
     """gthread with connections parked in the event loop until their request head is in."""
 
     _next_beat = 0.0
+    _accept_paused_until = 0.0
 
     def notify(self) -> None:
         """The heartbeat to the master at most once a second: gunicorn sends it (a syscall) at every turn of the
@@ -98,9 +100,26 @@ class GatewayWorker(ThreadWorker):
         return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, conn.client)
 
     def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and time.monotonic() < self._accept_paused_until:
+            enabled = False
+        changed = enabled != self._accepting
         super().set_accept_enabled(enabled)
-        if enabled and self.cfg.workers > 1:
+        if changed and enabled and self.cfg.workers > 1:
             self.accept_exclusively()
+
+    def pause_accepting_when_busy(self) -> None:
+        """With several workers, one that takes a connection while it is serving others leaves the next ones to the
+        rest for ACCEPT_PAUSE: a burst of connections (a client's pool opening) is spread over the workers, not
+        taken whole by the first to wake. With no idle worker, the connection waits ACCEPT_PAUSE at most."""
+        active = self.nr_conns - len(self.keepalived_conns)  # served, or with their head on the way
+        if self.cfg.workers > 1 and active > 1:
+            self._accept_paused_until = time.monotonic() + ACCEPT_PAUSE
+            self.set_accept_enabled(False)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        if not self._accepting and self._accept_paused_until:  # wake up when the pause ends
+            timeout = max(0.0, min(timeout, self._accept_paused_until - time.monotonic()))
+        super().wait_for_and_dispatch_events(timeout)
 
     def accept_exclusively(self) -> None:
         """With several workers on one listening socket, a new connection wakes one waiting worker (epoll's
@@ -132,6 +151,7 @@ class GatewayWorker(ThreadWorker):
         else:
             sock.setblocking(True)
             self.enqueue_req(conn)
+        self.pause_accepting_when_busy()
 
     def on_client_socket_readable(self, conn: HeadFirstConn, client) -> None:
         """A kept-alive connection has bytes again: its next head is read here too."""
