@@ -32,6 +32,8 @@ from ..schemas.chat import ChatCompletionRequest
 from ..services.cache import AnswerCache
 from ..services.cache import cache_key
 from ..services.mcp_runtime import MCPRuntime
+from ..streaming import FLUSH
+from ..streaming import HOLD
 from ..streaming import KEEP_ALIVE
 from ..tools.catalog import GatewayTools
 from ..tools.toolset import NO_TOOLS
@@ -65,6 +67,7 @@ class ChatCall:
     cache_key: str | None = None
     reply: Reply | None = None  # a plugin answered instead of the model
     states: dict = field(default_factory=dict)  # each plugin's HookContext for this request
+    framed: bool = False  # a stream goes to sse_events, so it may hold HOLD / FLUSH
 
     @property
     def stream(self) -> bool:
@@ -86,9 +89,10 @@ class Whole:
 
 @dataclass(frozen=True)
 class Stream:
-    """OpenAI chunk objects (and KEEP_ALIVE between tool rounds); raises APIError for a failure mid-way."""
+    """OpenAI chunk objects and KEEP_ALIVE between tool rounds; raises APIError for a failure mid-way. Asked for
+    `framed`, also HOLD / FLUSH between them."""
 
-    chunks: Iterator[dict | bytes]
+    chunks: Iterator[dict | bytes | object]
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -109,8 +113,11 @@ class ChatPipeline:
         self.max_tool_rounds = max_tool_rounds
         self.workflows = None  # the WorkflowEngine, set once it exists (it runs its llm steps through this pipeline)
 
-    def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True) -> Whole | Stream:
-        call = ChatCall(raw, request_id, cache_allowed and self.cache is not None)
+    def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True,
+               framed: bool = False) -> Whole | Stream:
+        """The answer; `framed` when a stream is for `sse_events` (see `Stream`), else it holds chunk objects only
+        (and KEEP_ALIVE)."""
+        call = ChatCall(raw, request_id, cache_allowed and self.cache is not None, framed=framed)
         hit = self.cached_by_bytes(call)
         if hit is not None:
             return self.respond_whole(call, hit)
@@ -187,15 +194,29 @@ class ChatPipeline:
             self.cache.put(call.cache_key, answer, call.raw if shortcut else None)  # type: ignore[union-attr]
         return Whole(_dumps(answer), "MISS" if call.cache_key else "BYPASS")
 
-    def stream_chunks(self, call: ChatCall, rounds: Rounds) -> Iterator[dict | bytes]:
+    def stream_chunks(self, call: ChatCall, rounds: Rounds) -> Iterator[dict | bytes | object]:
+        """The chunks of the rounds. For `sse_events` (`call.framed`) the events of lines read together are held to
+        be written together (HOLD while the next line is in memory already, FLUSH before a read may wait)."""
         translator = self._translator(call, rounds.first.peek().get("model") or call.model)
         try:
             for item in rounds:
                 if item is None:
                     yield KEEP_ALIVE
                     continue
+                holding = False
                 for line in item:
+                    ready = call.framed and item.lines.ready
+                    if ready and not holding:
+                        yield HOLD
+                        holding = True
                     yield from translator.deltas(line)
+                    if holding and not ready:
+                        yield FLUSH
+                        holding = False
+                if holding:
+                    yield FLUSH
+            if call.framed:
+                yield HOLD  # the last chunks and [DONE] are written at once
             yield from translator.finish(rounds.last.merged.done, rounds.usage)  # type: ignore[union-attr]
         finally:
             rounds.close()
