@@ -33,8 +33,11 @@ HOLD = _Marker("HOLD")
 FLUSH = _Marker("FLUSH")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps would make one for every event
+
+
 def sse(payload: dict) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _JSON.encode(payload).encode() + b"\n\n"
 
 
 def sse_error(err: APIError) -> bytes:
