@@ -15,10 +15,29 @@ from .metrics import open_stream
 DONE = b"data: [DONE]\n\n"
 KEEP_ALIVE = b": keep-alive\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+HOLD_AT_MOST = 16  # events in one write: the first of them waits while the others are made
+
+
+class _Marker:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+# A chunk iterator may yield these between its chunks to have the events that are made from lines already in
+# memory written together. After HOLD the events may wait for the ones that follow; FLUSH, yielded before anything
+# that may wait (a read, a tool call), sends what is held. A stream without them has each event written as made.
+HOLD = _Marker("HOLD")
+FLUSH = _Marker("FLUSH")
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps would make one for every event
 
 
 def sse(payload: dict) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    return b"data: " + _JSON.encode(payload).encode() + b"\n\n"
 
 
 def sse_error(err: APIError) -> bytes:
@@ -26,22 +45,40 @@ def sse_error(err: APIError) -> bytes:
     return sse(err.body())
 
 
-def sse_events(chunks: Iterator[dict | bytes]) -> Iterator[bytes]:
+def sse_events(chunks: Iterator[dict | bytes | object]) -> Iterator[bytes]:
     """Frame chunk objects as events (bytes such as KEEP_ALIVE pass as they are), then `[DONE]`.
 
-    A failure part-way is sent as one error event and ends the stream without `[DONE]`; the chunk
-    iterator is closed however the stream ends (a client that leaves closes it too).
+    Events between HOLD and FLUSH go out together, HOLD_AT_MOST at a time; the first event always goes alone, at
+    once. A failure part-way is sent as one error event (after the events held) and ends the stream without
+    `[DONE]`; the chunk iterator is closed however the stream ends (a client that leaves closes it too).
     """
+    held: list[bytes] = []
+    holding = sent = False
     try:
         for chunk in chunks:
-            yield chunk if isinstance(chunk, bytes) else sse(chunk)
-        yield DONE
+            if chunk is HOLD:
+                holding = True
+            elif chunk is FLUSH:
+                holding = False
+                if held:
+                    yield b"".join(held)
+                    held = []
+            else:
+                held.append(chunk if isinstance(chunk, bytes) else sse(chunk))
+                if not holding or not sent or len(held) >= HOLD_AT_MOST:
+                    yield b"".join(held)
+                    held = []
+                    sent = True
+        held.append(DONE)
+        yield b"".join(held)
     except APIError as err:
         logger.bind(code=err.code).warning("stream failed after it started: {}", err.message)
-        yield sse_error(err)
+        held.append(sse_error(err))
+        yield b"".join(held)
     except Exception:
         logger.exception("stream failed")
-        yield sse_error(APIError("The gateway failed during the stream.", code="internal_error"))
+        held.append(sse_error(APIError("The gateway failed during the stream.", code="internal_error")))
+        yield b"".join(held)
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:

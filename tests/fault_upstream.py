@@ -10,6 +10,8 @@
   long-first  a line of `line_size` bytes before any other
   big-json    (embed) a whole JSON body of `line_size` bytes
   drip        a never-ending reply, one byte every `drip_delay` seconds (embed: a whole body that never ends)
+  burst       BURST content lines and the done line in one chunk, sent with one write
+  burst-error BURST content lines and an {"error": ...} line in one chunk, then the end of the body
 
 Streamed replies use chunked encoding and `application/x-ndjson` like Ollama. Every connection is recorded, with
 whether the gateway closed it (`wait_closed`).
@@ -30,6 +32,7 @@ PAGE = ("<!DOCTYPE html>\n<html><head><title>500 Internal Server Error</title>\n
         f"<p>proxy http://{ADDRESS}/api/chat failed; Authorization: Bearer {SECRET}; password=hunter2</p>\n"
         "<script>var token = 'abc';</script></body></html>\n")
 BIG_LINE = 10 * 1000**2
+BURST = 40
 NDJSON = "application/x-ndjson"
 VERSION = "0.12.10"
 FAULTED = ("/api/chat", "/api/generate", "/api/embed")
@@ -160,6 +163,12 @@ class FaultUpstream:
             long = _line(path, "y" * self.line_size)
             for start in range(0, len(long), 16 * 1024):
                 _chunk(sock, long[start:start + 16 * 1024])
+        elif fault in ("burst", "burst-error"):
+            lines = b"".join(_line(path, f"tok{i} ") for i in range(BURST))
+            end = b'{"error":"the model ran out of memory"}\n' if fault == "burst-error" else _line(path, "", done=True)
+            _chunk(sock, lines + end)
+            sock.sendall(b"0\r\n\r\n")
+            return True
         else:
             for piece in ("Hello", " there"):
                 _chunk(sock, _line(path, piece))

@@ -83,6 +83,29 @@ def test_mixed_line_is_split_into_reasoning_then_content_and_tools():
     assert t.finish({"done_reason": "stop"})[-1]["choices"][0]["finish_reason"] == "tool_calls"
 
 
+@pytest.mark.parametrize("include_usage", [False, True])
+@pytest.mark.parametrize("model", ["qwen3", "", 'odd "model" \\ \u00e9\x00'])
+def test_framed_content_events_are_the_bytes_of_the_framed_chunk_objects(include_usage, model):
+    """`events()` makes a lone content delta from pre-encoded parts: byte for byte what framing `deltas()` gives."""
+    from app.streaming import sse
+
+    contents = ["Hello", "", 'say "hi"\n\ttab \\ slash', "caf\u00e9 \u4f60\u597d \U0001f600", "\x00\x1f\x7f \u2028", "</script>"]
+    lines = [{"message": {"role": "assistant", "content": text}} for text in contents]
+    lines += [{"message": {"content": "a", "thinking": "b"}}, {"message": {"content": "c"}, "logprobs": [{"token": "c"}]},
+              {"message": {"content": None}}, {"message": {"content": 7}}]
+    framed = ChunkTranslator(completion_id="chatcmpl-x", created=5, model=model, include_usage=include_usage, frame=sse)
+    plain = ChunkTranslator(completion_id="chatcmpl-x", created=5, model=model, include_usage=include_usage)
+    made = []
+    for line in lines:
+        expected = [sse(chunk) for chunk in plain.deltas(line)]
+        events = framed.events(line)
+        made += [isinstance(event, bytes) for event in events]
+        assert [event if isinstance(event, bytes) else sse(event) for event in events] == expected
+    assert made == [False, True, True, True, True, False, False, False, False]  # the first; a thought and its content; logprobs; a number
+    assert not any(isinstance(event, bytes) for event in plain.events(lines[0]))
+    assert framed.finish({"done_reason": "stop"}) == plain.finish({"done_reason": "stop"})
+
+
 @pytest.mark.parametrize(("name", "expected"), [("llama3.2:latest", "library"), ("user/model:7b", "user"),
                                                 ("hf.co/org/repo:q4", "org"), ("plain", "library")])
 def test_owner(name, expected):

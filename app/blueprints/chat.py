@@ -20,7 +20,8 @@ bp = Blueprint("chat", __name__, url_prefix="/v1")
 def chat_completions():
     directives = request.headers.get("Cache-Control", "").lower()
     answer = components().chat.handle(request.get_data(), request_id=g.request_id,
-                                      cache_allowed="no-cache" not in directives and "no-store" not in directives)
+                                      cache_allowed="no-cache" not in directives and "no-store" not in directives,
+                                      framed=True)
     if isinstance(answer, Whole):
         current_tally().cache = answer.cache
         return current_app.response_class(answer.body, mimetype="application/json",

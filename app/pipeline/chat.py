@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,10 @@ from ..schemas.chat import ChatCompletionRequest
 from ..services.cache import AnswerCache
 from ..services.cache import cache_key
 from ..services.mcp_runtime import MCPRuntime
+from ..streaming import FLUSH
+from ..streaming import HOLD
 from ..streaming import KEEP_ALIVE
+from ..streaming import sse
 from ..tools.catalog import GatewayTools
 from ..tools.toolset import NO_TOOLS
 from ..tools.toolset import Toolset
@@ -65,6 +69,7 @@ class ChatCall:
     cache_key: str | None = None
     reply: Reply | None = None  # a plugin answered instead of the model
     states: dict = field(default_factory=dict)  # each plugin's HookContext for this request
+    framed: bool = False  # a stream goes to sse_events, so it may hold framed events and HOLD / FLUSH
 
     @property
     def stream(self) -> bool:
@@ -86,9 +91,10 @@ class Whole:
 
 @dataclass(frozen=True)
 class Stream:
-    """OpenAI chunk objects (and KEEP_ALIVE between tool rounds); raises APIError for a failure mid-way."""
+    """OpenAI chunk objects and KEEP_ALIVE between tool rounds; raises APIError for a failure mid-way. Asked for
+    `framed`, also events framed already (bytes: content deltas no hook reads) and HOLD / FLUSH between them."""
 
-    chunks: Iterator[dict | bytes]
+    chunks: Iterator[dict | bytes | object]
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -109,8 +115,11 @@ class ChatPipeline:
         self.max_tool_rounds = max_tool_rounds
         self.workflows = None  # the WorkflowEngine, set once it exists (it runs its llm steps through this pipeline)
 
-    def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True) -> Whole | Stream:
-        call = ChatCall(raw, request_id, cache_allowed and self.cache is not None)
+    def handle(self, raw: bytes, *, request_id: str | None, cache_allowed: bool = True,
+               framed: bool = False) -> Whole | Stream:
+        """The answer; `framed` when a stream is for `sse_events` (see `Stream`), else it holds chunk objects only
+        (and KEEP_ALIVE)."""
+        call = ChatCall(raw, request_id, cache_allowed and self.cache is not None, framed=framed)
         hit = self.cached_by_bytes(call)
         if hit is not None:
             return self.respond_whole(call, hit)
@@ -187,15 +196,31 @@ class ChatPipeline:
             self.cache.put(call.cache_key, answer, call.raw if shortcut else None)  # type: ignore[union-attr]
         return Whole(_dumps(answer), "MISS" if call.cache_key else "BYPASS")
 
-    def stream_chunks(self, call: ChatCall, rounds: Rounds) -> Iterator[dict | bytes]:
-        translator = self._translator(call, rounds.first.peek().get("model") or call.model)
+    def stream_chunks(self, call: ChatCall, rounds: Rounds) -> Iterator[dict | bytes | object]:
+        """The chunks of the rounds. For `sse_events` (`call.framed`) the events of lines read together are held to
+        be written together (HOLD while the next line is in memory already, FLUSH before a read may wait), and
+        without on_chunk hooks the usual content delta comes as its framed event."""
+        frame = sse if call.framed and not self.plugins.table.chunk else None  # a hook sees every chunk object
+        translator = self._translator(call, rounds.first.peek().get("model") or call.model, frame)
         try:
             for item in rounds:
                 if item is None:
                     yield KEEP_ALIVE
                     continue
+                holding = False
                 for line in item:
-                    yield from translator.deltas(line)
+                    ready = call.framed and item.lines.ready
+                    if ready and not holding:
+                        yield HOLD
+                        holding = True
+                    yield from translator.events(line)
+                    if holding and not ready:
+                        yield FLUSH
+                        holding = False
+                if holding:
+                    yield FLUSH
+            if call.framed:
+                yield HOLD  # the last chunks and [DONE] are written at once
             yield from translator.finish(rounds.last.merged.done, rounds.usage)  # type: ignore[union-attr]
         finally:
             rounds.close()
@@ -245,10 +270,10 @@ class ChatPipeline:
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _translator(self, call: ChatCall, model: str) -> ChunkTranslator:
+    def _translator(self, call: ChatCall, model: str, frame: Callable[[dict], bytes] | None = None) -> ChunkTranslator:
         return ChunkTranslator(completion_id=new_completion_id(), created=int(time.time()), model=model,
                                include_usage=bool((call.req.get("stream_options") or {}).get("include_usage")),
-                               reasoning_content=self.reasoning_content)
+                               reasoning_content=self.reasoning_content, frame=frame)
 
     def _plugin_model_pieces(self, call: ChatCall) -> Iterator[str]:
         """The text pieces of a plugin model's answer; the first is fetched now, so an early failure gets a status."""

@@ -29,9 +29,10 @@ class Round:
         self.finished = False
 
     def __iter__(self) -> Iterator[dict]:
+        gateway_tools = bool(self.toolset)  # the toolset stays the same for the round: asked once, not per line
         with self.lines:
             for line in self.lines:
-                if self.toolset:
+                if gateway_tools:
                     line = self._without_gateway_calls(line)
                 self.merged.add(line)
                 yield line

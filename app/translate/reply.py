@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import random
 import string
+from collections.abc import Callable
+from json.encoder import encode_basestring
 
 from .usage import Usage
 
 FINGERPRINT = "fp_ollama"
 _ALPHANUMERIC = string.ascii_letters + string.digits
+_MARK = "\x00"  # a probe content: it is the event's last string, so its encoding is found from the right
 
 
 def new_completion_id() -> str:
@@ -91,27 +94,54 @@ def to_chat_completion(data: dict, *, completion_id: str, created: int, usage: U
 
 
 class ChunkTranslator:
-    """Turns Ollama stream lines into OpenAI chunk objects for one completion."""
+    """Turns Ollama stream lines into OpenAI chunk objects for one completion.
+
+    With `frame` (how the stream frames a chunk object as an event: compact JSON, UTF-8), `events()` makes the
+    usual lone content delta from the pre-encoded parts of this stream's event: only its content is encoded.
+    """
 
     def __init__(self, *, completion_id: str, created: int, model: str, include_usage: bool,
-                 reasoning_content: bool = False):
+                 reasoning_content: bool = False, frame: Callable[[dict], bytes] | None = None):
         self.base = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
                      "system_fingerprint": FINGERPRINT}
         self.include_usage = include_usage
         self.reasoning_content = reasoning_content
         self.sent_first = False
         self.next_tool_index = 0
+        self.frame = frame
+        self._content_event: tuple[bytes, bytes] | None = None  # an event of content delta: what comes before and after
 
     def chunk(self, delta: dict, finish: str | None = None, logprobs: list | None = None) -> dict:
         if not self.sent_first:
             delta = {"role": "assistant", "content": delta.pop("content", ""), **delta}
             self.sent_first = True
+        return self._shape(delta, finish, logprobs)
+
+    def _shape(self, delta: dict, finish: str | None = None, logprobs: list | None = None) -> dict:
         chunk = {**self.base, "choices": [{"index": 0, "delta": delta,
                                            "logprobs": {"content": logprobs} if logprobs else None,
                                            "finish_reason": finish}]}
         if self.include_usage:
             chunk["usage"] = None
         return chunk
+
+    def events(self, line: dict) -> list[dict] | list[bytes]:
+        """`deltas(line)`, a lone content delta as its framed event (bytes) when this translator has a `frame`."""
+        message = line.get("message") or {}
+        content = message.get("content")
+        if (self.frame is None or not self.sent_first or not isinstance(content, str) or message.get("thinking")
+                or message.get("tool_calls") or message.get("logprobs") or line.get("logprobs")):
+            return self.deltas(line)
+        if not content:
+            return []
+        if self._content_event is None:  # made once the first event is out, not before it
+            head, mark, tail = self.frame(self._shape({"content": _MARK})).rpartition(encode_basestring(_MARK).encode())
+            if not mark:  # a frame that does not show the content as compact JSON: every chunk goes as an object
+                self.frame = None
+                return self.deltas(line)
+            self._content_event = (head, tail)
+        head, tail = self._content_event
+        return [head + encode_basestring(content).encode() + tail]
 
     def deltas(self, line: dict) -> list[dict]:
         """The content chunks for one Ollama line (none for an empty trailer)."""

@@ -46,9 +46,12 @@ def pieces(response: Any, gone: Callable[[], bool] | None = None) -> Iterator[by
         raise BodyBroken(isinstance(err, (ReadTimeoutError, TimeoutError))) from None
 
 
-def lines(response: Any, limit: int = DEFAULT_LIMIT,
-          gone: Callable[[], bool] | None = None) -> Iterator[bytes]:
+def lines(response: Any, limit: int = DEFAULT_LIMIT, gone: Callable[[], bool] | None = None, *,
+          flagged: bool = False) -> Iterator[bytes] | Iterator[tuple[bytes, bool]]:
     """The body's lines without their newline; each byte is looked at once, however long a line gets.
+
+    `flagged` gives (line, ready) pairs instead: `ready` when the next line has come in the same piece and is not
+    blank, so that a reader leaving blank lines out can take it without a read.
 
     :raises UpstreamLineTooLong: a line is longer than `limit` bytes (raised as soon as that many have come).
     :raises BodyBroken, ClientGone: see `pieces`.
@@ -60,7 +63,7 @@ def lines(response: Any, limit: int = DEFAULT_LIMIT,
         if end >= 0 and end == len(piece) - 1 and not pending:  # the usual piece: one whole line
             if end > limit:
                 raise too_long(limit)
-            yield piece[:end]
+            yield (piece[:end], False) if flagged else piece[:end]
             continue
         start = 0
         while end >= 0:
@@ -72,16 +75,19 @@ def lines(response: Any, limit: int = DEFAULT_LIMIT,
                 line = piece[start:end]
             if len(line) > limit:
                 raise too_long(limit)
-            yield line
             start = end + 1
             end = piece.find(b"\n", start)
+            if flagged:  # a JSON line's first byte is seldom a space: only then is the whole line looked at
+                yield line, end > start and (piece[start] not in b" \t\r\x0b\x0c" or bool(piece[start:end].strip()))
+            else:
+                yield line
         if start < len(piece):
             pending.append(piece[start:] if start else piece)
             size += len(piece) - start
             if size > limit:
                 raise too_long(limit)
     if pending:
-        yield b"".join(pending)
+        yield (b"".join(pending), False) if flagged else b"".join(pending)
 
 
 def read_body(response: Any, limit: int = DEFAULT_LIMIT, *, cut: bool = False,

@@ -18,6 +18,8 @@ from .body import lines
 from .error_text import ollama_error
 from .ollama import UpstreamResponse
 
+_END = (None, False)
+
 
 class UpstreamLines:
     """Iterate the JSON objects of one streamed reply; the last one yielded is the `done` line.
@@ -29,7 +31,8 @@ class UpstreamLines:
 
     def __init__(self, response: UpstreamResponse, limit: int = DEFAULT_LIMIT):
         self.response = response
-        self._lines = lines(response, limit, client_watch())
+        self._lines = lines(response, limit, client_watch(), flagged=True)
+        self._ready = False  # the line after the last one read has come with it
         self._peeked: dict | None = None
         self._tally = current_tally()  # the first line's time and the done line's token counts go here
 
@@ -48,6 +51,11 @@ class UpstreamLines:
             self._peeked = self._next()
         return self._peeked
 
+    @property
+    def ready(self) -> bool:
+        """The next line is in memory already: reading it will not wait for the network."""
+        return self._peeked is not None or self._ready
+
     def __iter__(self) -> Iterator[dict]:
         if self._peeked is not None:
             line, self._peeked = self._peeked, None
@@ -62,9 +70,9 @@ class UpstreamLines:
 
     def _next(self) -> dict:
         try:
-            raw = next(self._lines, None)
+            raw, self._ready = next(self._lines, _END)
             while raw is not None and not raw.strip():
-                raw = next(self._lines, None)
+                raw, self._ready = next(self._lines, _END)
         except (BodyBroken, UpstreamLineTooLong) as err:
             timed_out = isinstance(err, BodyBroken) and err.timed_out
             if self._tally.backend:  # after the first byte: counted here, not retried

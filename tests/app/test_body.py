@@ -79,6 +79,15 @@ def test_lines_of_a_body_that_is_not_chunked():
         assert list(lines(response)) == EXPECTED
 
 
+def test_flagged_lines_tell_when_the_next_line_is_in_memory_already():
+    """Ready only when the next line ended in the same piece and is not blank (a reader skips those)."""
+    parts = [b'{"a":1}\n{"b":2}\n  \n{"c":3}\n{"d"', b':4}\n', b'{"e":5}\n{"f":6}\n\t\n']
+    with opened(RawServer(*chunked(*parts))) as response:
+        assert list(lines(response, flagged=True)) == [
+            (b'{"a":1}', True), (b'{"b":2}', False), (b"  ", True), (b'{"c":3}', False), (b'{"d":4}', False),
+            (b'{"e":5}', True), (b'{"f":6}', False), (b"\t", False)]
+
+
 def test_a_line_of_exactly_the_cap_passes_and_one_byte_more_does_not():
     with opened(RawServer(*chunked(b"a" * 2000 + b"\n", b"b" * 1000, b"b" * 1000 + b"\n"))) as response:
         assert [len(line) for line in lines(response, 2000)] == [2000, 2000]
