@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from flask import Response
@@ -10,6 +9,7 @@ from flask import stream_with_context
 from loguru import logger
 
 from .errors import APIError
+from .json_codec import dumps
 from .metrics import open_stream
 
 DONE = b"data: [DONE]\n\n"
@@ -33,11 +33,8 @@ HOLD = _Marker("HOLD")
 FLUSH = _Marker("FLUSH")
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # json.dumps would make one for every event
-
-
 def sse(payload: dict) -> bytes:
-    return b"data: " + _JSON.encode(payload).encode() + b"\n\n"
+    return b"data: " + dumps(payload) + b"\n\n"
 
 
 def sse_error(err: APIError) -> bytes:

@@ -8,7 +8,6 @@ Each stage is one method, and each plugin hook is called from one of them.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from loguru import logger
 from ..errors import NotFound
 from ..errors import plugin_error
 from ..errors import plugin_unavailable
+from ..json_codec import dumps
+from ..json_codec import loads
 from ..keys.models import check_model
 from ..keys.models import restricts_models
 from ..plugins.api import Reject
@@ -256,7 +257,7 @@ class ChatPipeline:
         chain = self.plugins.table.response
         if not chain:
             return whole
-        answer = json.loads(whole.body)
+        answer = loads(whole.body)
         answer = self.plugins.run_response(chain, answer, call.request_id, call.model or answer.get("model", ""),
                                            False, call.states)
         return Whole(_dumps(answer), whole.cache, whole.headers)
@@ -343,7 +344,7 @@ def _chunks_of(translator: ChunkTranslator, lines: Iterator[dict]) -> Iterator[d
 
 
 def _dumps(answer: dict) -> bytes:
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
+    return dumps(answer)
 
 
 def _hit(cached: bytes | None) -> Whole | None:

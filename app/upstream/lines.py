@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from ..client_socket import client_watch
@@ -10,6 +9,7 @@ from ..errors import UpstreamError
 from ..errors import UpstreamLineTooLong
 from ..errors import UpstreamTimeout
 from ..errors import from_ollama
+from ..json_codec import loads
 from ..tally import current as current_tally
 from .backend import count_error
 from .body import DEFAULT_LIMIT
@@ -85,7 +85,7 @@ class UpstreamLines:
         if raw is None:
             raise UpstreamError("Ollama ended the reply before it was complete.")
         try:
-            line = json.loads(raw)
+            line = loads(raw)
         except ValueError:
             raise UpstreamError("upstream returned malformed stream data") from None
         if not isinstance(line, dict):
