@@ -117,8 +117,9 @@ class GatewayWorker(ThreadWorker):
             self.set_accept_enabled(False)
 
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
-        if not self._accepting and self._accept_paused_until:  # wake up when the pause ends
-            timeout = max(0.0, min(timeout, self._accept_paused_until - time.monotonic()))
+        paused = self._accept_paused_until - time.monotonic()
+        if paused > 0 and not self._accepting:  # wake up when the pause ends, to accept again
+            timeout = min(timeout, paused)
         super().wait_for_and_dispatch_events(timeout)
 
     def accept_exclusively(self) -> None:

@@ -34,7 +34,9 @@ from .error_text import ollama_error
 from .error_text import without_addresses
 
 _ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body read
-POOL_SIZE = 64  # idle connections kept per Ollama server; more can be open at once, the extra ones are not kept
+# Idle connections kept per Ollama server: as many as THREADS allows at most, so that none is ever dropped (urllib3
+# would warn about each); only as many are made as requests run at once.
+POOL_SIZE = 1024
 TRANSPORT_ERRORS = (HTTPError, OSError)  # what a round trip raises when it fails before Ollama's answer
 
 
