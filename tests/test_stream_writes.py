@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from app.streaming import HOLD_AT_MOST
 from tests.fault_upstream import BURST
 from tests.fault_upstream import FaultUpstream
 
 KEY = "gw-key-writes-1"
-HOLD_AT_MOST = 16  # app.streaming.HOLD_AT_MOST
 
 
 @pytest.fixture(scope="module")
