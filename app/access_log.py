@@ -12,6 +12,7 @@ from flask import request
 from loguru import logger
 
 from . import tally as tallies
+from .logs import access_line
 
 
 def init_app(app: Flask) -> None:
@@ -28,16 +29,15 @@ def _log_on_close(response):
     rule = request.url_rule
     route = rule.rule if rule is not None else "unmatched"
     status = response.status_code
-    fields = {"request_id": g.get("request_id"), "method": request.method, "path": request.path,
-              "status": status, "ip": request.remote_addr}
+    request_id = g.get("request_id")
+    fields = {"method": request.method, "path": request.path, "status": status, "ip": request.remote_addr}
     finishers = tallies.finishers(current_app)
 
     def write() -> None:
-        latency = round((time.perf_counter() - tally.started) * 1000, 3)
-        extra = {}
         if tally.tokens:
-            extra["prompt_tokens"], extra["completion_tokens"] = tally.prompt_tokens, tally.completion_tokens
-        logger.bind(**fields, **extra, latency_ms=latency, _tally=tally).info("HTTP request")
+            fields["prompt_tokens"], fields["completion_tokens"] = tally.prompt_tokens, tally.completion_tokens
+        fields["latency_ms"] = round((time.perf_counter() - tally.started) * 1000, 3)
+        access_line(fields, request_id=request_id, key_name=tally.key_name)
         for finish in finishers:
             try:
                 finish(tally, status, route)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import UTC
+from datetime import datetime
+from typing import TextIO
 
 from flask import g
 from flask import has_request_context
@@ -55,34 +60,72 @@ class Redactor:
 
 
 def _json_line(record, redact: Redactor) -> str:
+    """A loguru record's line; the request's id and key name come from the request context when not bound."""
     extra = record["extra"]
-    entry = {
-        "time": record["time"].astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "level": record["level"].name.lower(),
-        "message": redact(record["message"]),
-    }
     in_request = has_request_context()
     request_id = extra.get("request_id") or (g.get("request_id") if in_request else None)
-    if request_id:
-        entry["request_id"] = request_id
     # A line written after the request context is gone (the access line, when the response closes) binds its tally.
     tally = extra.get("_tally") or (g.get("tally") if in_request else None)
-    if tally is not None and tally.key_name:  # the key's name, never the key
-        entry["key"] = tally.key_name
+    exception = None
+    if record["exception"] is not None:
+        kind, value, tb = record["exception"]
+        exception = "".join(traceback.format_exception(kind, value, tb))
+    return _line(record["time"].astimezone(UTC), record["level"].name.lower(), record["message"], extra, redact,
+                 request_id=request_id, key_name=tally.key_name if tally is not None else "", exception=exception)
+
+
+def _line(moment: datetime, level: str, message: str, extra: Mapping, redact: Redactor, *, request_id: str | None,
+          key_name: str = "", exception: str | None = None) -> str:
+    """The one JSON object of a log line, its text values redacted, ending with a newline."""
+    entry = {
+        "time": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": level,
+        "message": redact(message),
+    }
+    if request_id:
+        entry["request_id"] = request_id
+    if key_name:  # the key's name, never the key
+        entry["key"] = key_name
     for key, value in extra.items():
         if key in _RESERVED or key.startswith("_"):
             continue
         entry[key] = redact(value) if isinstance(value, str) else value
-    if record["exception"] is not None:
-        kind, value, tb = record["exception"]
-        entry["exception"] = redact("".join(traceback.format_exception(kind, value, tb)))
-    return dumps(entry, default=str).decode()
+    if exception is not None:
+        entry["exception"] = redact(exception)
+    return dumps(entry, default=str).decode() + "\n"
 
 
 def _line_format(record) -> str:
     """A callable format: loguru appends a plain-text traceback after string formats, never after these (the
     traceback is inside the JSON line already)."""
-    return "{extra[_json]}\n"
+    return "{extra[_json]}"
+
+
+class LineSink:
+    """One destination of the JSON lines (stdout, LOG_FILE), written a whole line at a time under its own lock: loguru
+    writes its lines here, and `access_line` its own, and they never interleave."""
+
+    def __init__(self, stream: TextIO, *, owned: bool = False):
+        self.stream = stream
+        self.owned = owned  # a file opened for LOG_FILE, closed when logging is configured again
+        self.lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.owned:
+            with self.lock:
+                self.stream.close()
+
+
+class _Lines:
+    """The sinks and redactor of the current configuration (none until `configure_logging`)."""
+
+    sinks: tuple[LineSink, ...] = ()
+    redact = Redactor()
 
 
 def configure_logging(settings: dict) -> None:
@@ -95,14 +138,33 @@ def configure_logging(settings: dict) -> None:
         record["extra"]["_json"] = _json_line(record, redact)
 
     logger.remove()
-    logger.configure(patcher=patch)
-    logger.add(sys.stdout, format=_line_format, level=level, backtrace=False, diagnose=False, colorize=False)
+    for sink in _Lines.sinks:
+        sink.close()
+    sinks = [LineSink(sys.stdout)]
     if settings.get("LOG_FILE"):
-        logger.add(settings["LOG_FILE"], format=_line_format, level=level, backtrace=False, diagnose=False,
-                   colorize=False, mode="a", buffering=1, encoding="utf-8")
+        path = os.path.abspath(settings["LOG_FILE"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        sinks.append(LineSink(open(path, "a", buffering=1, encoding="utf-8"), owned=True))  # noqa: SIM115
+    _Lines.sinks, _Lines.redact = tuple(sinks), redact
+    logger.configure(patcher=patch)
+    for sink in sinks:
+        logger.add(sink, format=_line_format, level=level, backtrace=False, diagnose=False, colorize=False)
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.getLevelName(level), force=True)
     for noisy in ("urllib3", "werkzeug", "httpx", "httpcore", "mcp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def access_line(fields: Mapping, *, request_id: str | None, key_name: str) -> None:
+    """A request's access line ("HTTP request", info: never below the level, which is INFO or DEBUG), written
+    straight to the sinks: a loguru record (its frame lookup, clock, patcher and handler) costs more than the
+    line itself, on every request. Without `configure_logging` it goes through loguru like any line."""
+    if not _Lines.sinks:
+        logger.bind(**fields, request_id=request_id).info("HTTP request")
+        return
+    line = _line(datetime.now(UTC), "info", "HTTP request", fields, _Lines.redact, request_id=request_id,
+                 key_name=key_name)
+    for sink in _Lines.sinks:
+        sink(line)
 
 
 class InterceptHandler(logging.Handler):
