@@ -27,6 +27,7 @@ from flask import g
 from flask import jsonify
 from flask import request
 from loguru import logger
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 
 from .mcp import errors as mcp
@@ -253,6 +254,8 @@ def error_response(err: APIError):
 
 def http_error_response(err: HTTPException):
     """The envelope for a werkzeug HTTP error (unknown URL, wrong method, body too large...), its headers kept."""
+    if isinstance(err, ClientDisconnected) and isinstance(err.__context__, CLIENT_STALLED):
+        return _stalled_body()  # werkzeug's body reader turns the stall into a 400 "could not understand"
     status = err.code or 500
     kind, code = _HTTP_ERRORS.get(status, ("invalid_request_error" if status < 500 else "api_error", None))
     kept = err.get_response().headers.items()  # e.g. Allow on a 405
@@ -269,17 +272,24 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _crash(err: Exception):
         if _raised_reading_the_body(err):
+            if isinstance(err, CLIENT_STALLED):
+                return _stalled_body()
             logger.bind(ip=request.remote_addr).warning("refused a broken request body: {}", type(err).__name__)
-            if isinstance(err, TimeoutError):
-                return error_response(InvalidRequest("The client stopped sending its request body (IDLE_TIMEOUT).",
-                                                     status=408, code="request_timeout"))
             return error_response(InvalidRequest("The request body is not valid HTTP/1.1 (chunked encoding).",
                                                  code="malformed_http"))
         logger.opt(exception=err).error("unhandled error")
         return jsonify(error_body("The gateway failed to handle the request.", "api_error", None, "internal_error")), 500
 
 
+def _stalled_body():
+    logger.bind(ip=request.remote_addr).warning("refused a request whose body stopped arriving (IDLE_TIMEOUT)")
+    return error_response(InvalidRequest("The client stopped sending its request body (IDLE_TIMEOUT).", status=408,
+                                         code="request_timeout"))
+
+
 _BODY_READERS = ("gunicorn/http/", "gunicorn\\http\\")
+# A client socket's IDLE_TIMEOUT, as Python's socket timeout or the kernel's (app.worker) reports it.
+CLIENT_STALLED = (TimeoutError, BlockingIOError)
 
 
 def _raised_reading_the_body(err: Exception) -> bool:

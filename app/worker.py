@@ -12,16 +12,21 @@ import errno
 import json
 import select
 import selectors
+import socket
 import ssl
+import struct
+import sys
 import time
 from collections import deque
 from functools import partial
 
+from gunicorn.http import wsgi
 from gunicorn.http.errors import ParseException
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker
 
+from .errors import CLIENT_STALLED
 from .errors import envelope
 from .launch import MAX_REQUEST_HEAD
 
@@ -52,17 +57,63 @@ def error_bytes(status: int, reason: str, code: str, message: str, kind: str = "
     return head.encode("latin-1") + body
 
 
+def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
+    """`seconds` as the kernel's receive and send timeouts of a blocking socket (a stalled call then fails with
+    EAGAIN, a BlockingIOError): Python's own socket timeout polls before every recv and send, one more system call and
+    one more hand-over of the GIL each time."""
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+
+
+class OneWriteResponse(wsgi.Response):
+    """gunicorn's HTTP/1.1 response with its head sent together with the first body bytes: one send (one system call,
+    one hand-over of the GIL, one segment for the client to read) instead of two, for every answer."""
+
+    _held = b""
+
+    def send_headers(self) -> None:
+        if self.headers_sent or self._omits_body:
+            super().send_headers()
+            return
+        lines = [*self.default_headers(), *(f"{name}: {value}\r\n" for name, value in self.headers)]
+        self._held = ("".join(lines) + "\r\n").encode("latin-1")
+        self.headers_sent = True
+
+    def _emit_body(self, data: bytes) -> None:
+        if not self._held:
+            super()._emit_body(data)
+            return
+        if self.chunked:
+            data = b"%X\r\n%s\r\n" % (len(data), data)
+        head, self._held = self._held, b""
+        self.sock.sendall(head + data)
+
+    def close(self) -> None:
+        if self._held:  # no body bytes came
+            head, self._held = self._held, b""
+            self.sock.sendall(head)
+        super().close()
+
+
 class HeadFirstConn(TConn):
     """A connection whose request head may have been read ahead by the event loop (`head`)."""
 
-    def __init__(self, cfg, sock, client, server):
+    def __init__(self, cfg, sock, client, server, *, reads_ahead: bool):
         super().__init__(cfg, sock, client, server)
+        self.reads_ahead = reads_ahead  # plain HTTP/1.1: its heads are read by the event loop
         self.head = bytearray()
         self.deadline = 0.0
 
     def init(self) -> None:
+        first = not self.initialized
         super().init()  # once per connection; the rest runs before every request on it
-        self.sock.settimeout(self.cfg.keepalive or None)
+        # Plain HTTP/1.1 on Linux: IDLE_TIMEOUT is the kernel's, set once. TLS and HTTP/2 keep Python's socket timeout.
+        if not (self.reads_ahead and sys.platform.startswith("linux")):
+            self.sock.settimeout(self.cfg.keepalive or None)
+        elif first:
+            kernel_timeouts(self.sock, self.cfg.keepalive)
         if self.head:
             self.parser.unreader.unread(bytes(self.head))
             self.head.clear()
@@ -89,15 +140,18 @@ class GatewayWorker(ThreadWorker):
 
     def init_process(self) -> None:
         self.parked: deque[HeadFirstConn] = deque()  # ordered by deadline: each gets the same HEADER_TIMEOUT
+        # gthread builds each HTTP/1.1 response with wsgi.create(), which takes this module's Response (this process
+        # only: it is the worker's own).
+        wsgi.Response = OneWriteResponse
         super().init_process()
 
     @property
     def header_timeout(self) -> float:
         return float(getattr(self.wsgi, "config", {}).get("HEADER_TIMEOUT", 10.0))
 
-    def reads_ahead(self, conn: HeadFirstConn) -> bool:
+    def reads_ahead(self, client) -> bool:
         """TLS and HTTP/2 prior knowledge need the socket in a thread from the first byte (gunicorn's own way)."""
-        return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, conn.client)
+        return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, client)
 
     def set_accept_enabled(self, enabled: bool) -> None:
         if enabled and time.monotonic() < self._accept_paused_until:
@@ -146,8 +200,8 @@ class GatewayWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname())
-        if self.reads_ahead(conn):
+        conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname(), reads_ahead=self.reads_ahead(client))
+        if conn.reads_ahead:
             self.park(conn)
         else:
             sock.setblocking(True)
@@ -156,7 +210,7 @@ class GatewayWorker(ThreadWorker):
 
     def on_client_socket_readable(self, conn: HeadFirstConn, client) -> None:
         """A kept-alive connection has bytes again: its next head is read here too."""
-        if not self.reads_ahead(conn):
+        if not conn.reads_ahead:
             super().on_client_socket_readable(conn, client)
             return
         self.poller.unregister(client)
@@ -233,7 +287,7 @@ class GatewayWorker(ThreadWorker):
     def handle_request(self, req, conn) -> bool:
         try:
             return super().handle_request(req, conn)
-        except TimeoutError:  # the client took nothing of its answer for IDLE_TIMEOUT: not a fault of the server
+        except CLIENT_STALLED:  # the client took nothing of its answer for IDLE_TIMEOUT: not a fault of the server
             self.log.info("closed a connection whose client stopped reading for IDLE_TIMEOUT")
             return False
 

@@ -106,6 +106,21 @@ def test_a_connection_that_never_sends_is_closed_after_header_timeout(fake_ollam
         gateway.stop()
 
 
+def test_a_body_that_stops_arriving_is_answered_408_after_idle_timeout(fake_ollama):
+    gateway = start(fake_ollama, IDLE_TIMEOUT="1s", API_KEY=KEY)
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=15) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-API-Key: " + KEY.encode() +
+                         b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"model\": ")
+            status, headers, body = parse(read_to_end(sock))
+        assert status == 408 and headers["content-type"] == "application/json"
+        assert body["error"]["code"] == "request_timeout" and "IDLE_TIMEOUT" in body["error"]["message"]
+        answer = requests.post(gateway.url + "/v1/chat/completions", json=CHAT, timeout=5, headers={"X-API-Key": KEY})
+        assert answer.status_code == 200
+    finally:
+        gateway.stop()
+
+
 def test_waitress_closes_a_silent_connection_after_header_timeout(fake_ollama):
     gateway = start(fake_ollama, WAITRESS, HEADER_TIMEOUT="1s")
     try:
