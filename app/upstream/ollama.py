@@ -32,6 +32,7 @@ from .body import read_body
 from .error_text import client_text
 from .error_text import ollama_error
 from .error_text import without_addresses
+from .one_send import one_send
 
 _ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body read
 # Idle connections kept per Ollama server: as many as THREADS allows at most, so that none is ever dropped (urllib3
@@ -78,7 +79,7 @@ class OllamaClient:
         url = urllib3.util.parse_url(self.base_url)
         self._prefix = (url.path or "").rstrip("/")  # an Ollama behind a proxy's sub-path
         self._auth = urllib3.util.make_headers(basic_auth=url.auth) if url.auth else {}  # http://user:pass@host
-        self._pool = urllib3.connection_from_url(self.base_url, maxsize=POOL_SIZE, block=False, retries=False)
+        self._pool = one_send(urllib3.connection_from_url(self.base_url, maxsize=POOL_SIZE, block=False, retries=False))
 
     def request(self, method: str, path: str, *, body: Any = None, request_id: str | None = None,
                 timeout: float | None = None) -> UpstreamResponse:
