@@ -91,6 +91,7 @@ class OneWriteResponse(wsgi.Response):
         self.sock.sendall(head + data)
 
     def close(self) -> None:
+        self.send_headers()  # an answer whose body yielded nothing has not even held its head yet
         if self._held:  # no body bytes came
             head, self._held = self._held, b""
             self.sock.sendall(head)

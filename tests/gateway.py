@@ -86,8 +86,10 @@ class Gateway:
         return self.log_path.read_text(errors="replace")
 
     def log_lines(self) -> list[dict]:
-        """Every stdout line, each of which must be a JSON object."""
-        return [json.loads(line) for line in self.output().splitlines() if line.strip()]
+        """Every complete stdout line, each of which must be a JSON object. A line still being written is left for
+        the next read: a read may see the first part of a write that crosses a page of the file."""
+        written = self.output()
+        return [json.loads(line) for line in written[:written.rfind("\n") + 1].splitlines() if line.strip()]
 
     def wait_for_log(self, predicate, timeout: float = 5.0) -> dict:
         deadline = time.monotonic() + timeout

@@ -56,6 +56,15 @@ def test_health_reports_ollama_and_answers_head(gateway, fake_ollama):
     assert head.status_code == 200 and head.content == b""
 
 
+def test_answers_without_body_bytes_arrive_whole_on_a_kept_alive_connection(gateway):
+    with requests.Session() as session:  # one connection: each answer must be complete before the next request
+        for _ in range(2):
+            preflight = session.options(gateway.url + "/v1/chat/completions", timeout=5)
+            assert preflight.status_code == 200 and preflight.content == b""
+            assert "POST" in preflight.headers["Allow"]
+            assert session.head(gateway.url + "/health", timeout=5).status_code == 200
+
+
 def test_gateway_starts_and_reports_unhealthy_while_ollama_is_down(start_gateway):
     down = start_gateway(OLLAMA_HOST="http://127.0.0.1:9")
     response = requests.get(down.url + "/health", timeout=10)
