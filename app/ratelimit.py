@@ -20,7 +20,6 @@ from fractions import Fraction
 from typing import Any
 
 from flask import Flask
-from flask import current_app
 from flask import g
 from flask import request
 from loguru import logger
@@ -58,9 +57,8 @@ def limit_string(rps: float) -> str:
     return f"{ratio.numerator} per {ratio.denominator} second"
 
 
-def rate_limit_key() -> str:
+def rate_limit_key(scope: str) -> str:
     """Who RATE_LIMIT_RPS counts: the client address, its key (RATE_LIMIT_SCOPE=key) or everyone (global)."""
-    scope = current_app.config.get("RATE_LIMIT_SCOPE", "ip")
     if scope == "global":
         return "global"
     if scope == "key":
@@ -90,6 +88,7 @@ class Limits:
         settings = app.config
         self.counters: Counters = counters_for(storage)
         self.fail_open: bool = settings["RATE_LIMIT_FAIL_OPEN"]
+        self.scope: str = settings.get("RATE_LIMIT_SCOPE", "ip")
         self.outage = Outage("rate limit storage")
         prefix = key_prefix(storage)
         rps = settings["RATE_LIMIT_RPS"]
@@ -115,7 +114,7 @@ class Limits:
         if self.rps is not None:
             amount, period = self.rps
             start = int(now // period) * period
-            windows.append(Window(f"{self.rps_prefix}{rate_limit_key()}:{start}", amount, start + period))
+            windows.append(Window(f"{self.rps_prefix}{rate_limit_key(self.scope)}:{start}", amount, start + period))
         tokens = slot = None
         minute = int(now // 60) * 60
         if counts is not None:
@@ -263,5 +262,5 @@ def init_app(app: Flask) -> None:
     def _add_headers(response):
         headers = g.get("rate_limit_headers")
         if headers:
-            response.headers.update(headers)
+            response.headers.extend(headers)  # none of them is set already: no search for one to replace
         return response

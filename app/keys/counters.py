@@ -8,9 +8,9 @@ window and the time to its reset is known without asking the storage. A refused 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import NamedTuple
 
 from .local_counts import LocalCounts
 
@@ -73,8 +73,7 @@ return counts
 """
 
 
-@dataclass(frozen=True)
-class Window:
+class Window(NamedTuple):
     """One fixed window to count this request in: its storage key, its limit (0: only counted), when it ends."""
 
     key: str
@@ -82,8 +81,7 @@ class Window:
     ends_at: int
 
 
-@dataclass(frozen=True)
-class Slot:
+class Slot(NamedTuple):
     """A request in flight for one key: the set (or counter) it is counted in, and its own member."""
 
     key: str
@@ -91,8 +89,7 @@ class Slot:
     member: str
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """What the storage said: each window's count (this request included when admitted), the tokens used this minute,
     the requests in flight, and what refused it (NOT_REFUSED, a window's 1-based index, BY_TOKENS, BY_CONCURRENCY)."""
 
@@ -116,8 +113,11 @@ class Counters:
     def admit(self, windows: list[Window], tokens: tuple[str, int] | None, slot: Slot | None, now: float) -> Admission:
         with self._lock:
             counts = [self.storage.get(window.key) for window in windows]
-            refused = next((i + 1 for i, (window, count) in enumerate(zip(windows, counts, strict=True))
-                            if window.limit and count >= window.limit), NOT_REFUSED)
+            refused = NOT_REFUSED
+            for number, (window, count) in enumerate(zip(windows, counts, strict=True), 1):
+                if window.limit and count >= window.limit:
+                    refused = number
+                    break
             used = self.storage.get(tokens[0]) if tokens else 0
             if not refused and tokens and tokens[1] and used >= tokens[1]:
                 refused = BY_TOKENS
