@@ -188,6 +188,12 @@ def ceiling_command(port: int, workers: int = 1) -> list[str]:
             "baseline:app"]
 
 
+def in_round(targets: dict, backwards: bool) -> list:
+    """The (name, server) pairs of one round, in order or in reverse."""
+    pairs = list(targets.items())
+    return pairs[::-1] if backwards else pairs
+
+
 def startup_seconds(command: list[str], env: dict, port: int, cwd: Path) -> float:
     """Seconds from starting the server to its first chat answer (median of STARTUP_TRIES, polled every 5 ms)."""
     times = []
@@ -277,18 +283,20 @@ def main() -> None:
             env = clean_env({**gateway_settings, "OLLAMA_HOST": upstream.stream_url, "PORT": port,
                              "CACHE_ENABLED": "false"})
             streams[prefix + "gateway"] = Server(gateway_command(), env, port, tree, ready="/health/live")
-        # Rounds interleave the targets, so that a noisy moment on the machine hits all of them alike.
-        for _ in range(args.rounds):
+        # Rounds interleave the targets, so that a noisy moment on the machine hits all of them alike, and every other
+        # round takes them in reverse order, so that no target always runs right after the same other one.
+        for number in range(args.rounds):
+            backwards = number % 2 == 1
             for c in (1, 16):
                 samples.setdefault(("direct", c), []).append(wrk(upstream.url + "/api/chat", "ollama", c, args.duration))
-                for name, server in servers.items():
+                for name, server in in_round(servers, backwards):
                     if c == 1 and name in only_c16:
                         continue
                     url = server.url + "/v1/chat/completions"
                     wrk(url, "openai", c, 1)  # warm-up
                     samples.setdefault((name, c), []).append(wrk(url, "openai", c, args.duration))
             for c in (1, 8):
-                for name, server in streams.items():
+                for name, server in in_round(streams, backwards):
                     url = server.url + "/v1/chat/completions"
                     sse_client.run(url, c, 1, key="sk-bench", expect=STREAM_LINES)  # warm-up
                     samples.setdefault((name, c, "stream"), []).append(
