@@ -90,12 +90,21 @@ class OneWriteResponse(wsgi.Response):
         head, self._held = self._held, b""
         self.sock.sendall(head + data)
 
+    def sendfile(self, respiter) -> bool:
+        self.send_headers()
+        self._send_held()  # before the kernel sends the file's bytes
+        return super().sendfile(respiter)
+
     def close(self) -> None:
         self.send_headers()  # an answer whose body yielded nothing has not even held its head yet
-        if self._held:  # no body bytes came
+        self._send_held()
+        super().close()
+
+    def _send_held(self) -> None:
+        """The held head on its own, when no body bytes came through `_emit_body` to go with it."""
+        if self._held:
             head, self._held = self._held, b""
             self.sock.sendall(head)
-        super().close()
 
 
 class HeadFirstConn(TConn):

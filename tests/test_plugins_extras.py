@@ -44,8 +44,11 @@ class Plugin:
 '''
 
 HELLO = '''
+from pathlib import Path
+
 from flask import Blueprint
 from flask import jsonify
+from flask import send_file
 
 
 class Plugin:
@@ -60,8 +63,14 @@ class Plugin:
         def boom():
             raise RuntimeError("the route exploded")
 
+        @bp.get("/page")
+        def page():  # a file answer: the server may hand it to the kernel's sendfile
+            return send_file(Path(__file__).with_name("page.html"))
+
         return bp
 '''
+
+PAGE = "<!doctype html><title>hello</title>" + "<p>a plugin's own page</p>" * 500  # served by HELLO's /page
 
 ECHO = '''
 import re
@@ -174,6 +183,7 @@ def gw(start_gateway, fake_ollama, tmp_path_factory):
     config = write_config(folder, {"calc": CALC, "hello": HELLO, "echo": ECHO, "upper": UPPER,
                                    "broken_import": BROKEN_IMPORT, "broken_setup": BROKEN_SETUP},
                           {"items": items}, mcp=mcp)
+    (folder / "plugins" / "page.html").write_text(PAGE)
     gateway = start_gateway(CONFIG_FILE=str(config), RATE_LIMIT_RPS="100", API_KEY=KEY, ADMIN_API_KEY=ADMIN)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the MCP server connects in the background
@@ -264,6 +274,15 @@ def test_a_plugin_route_behind_the_gateways_request_id_rate_limit_and_key(gw):
     assert int(response.headers["x-ratelimit-remaining-requests"]) < 100
     assert response.headers["x-ratelimit-reset-requests"].endswith("s")
     assert get(gw, "/v1/plugins/hello/ping").headers["X-Request-ID"]
+
+
+def test_a_plugin_route_answers_with_a_file_on_a_kept_alive_connection(gw):
+    with requests.Session() as session:  # the second answer is read only if the first arrived whole and in order
+        for _ in range(2):
+            response = session.get(gw.url + "/v1/plugins/hello/page", headers={"Authorization": f"Bearer {KEY}"},
+                                   timeout=5)
+            assert response.status_code == 200 and response.text == PAGE
+            assert response.headers["Content-Type"].startswith("text/html")
 
 
 @pytest.mark.parametrize("key", [None, "wrong"])
