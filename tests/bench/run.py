@@ -9,7 +9,8 @@ event, the start-up time, and each target ratio with whether it is met.
 
 Non-streamed chats are driven by wrk at 1 and 16 connections, against one worker and (`-w2`) two of each. Streamed
 chats (an upstream that sends a 1,000-line NDJSON answer at once, relayed as 1,000 SSE events) are driven by
-tests/bench/sse_client.py at 1 and 8 connections. Rounds interleave every target (every other round in reverse order), medians are reported.
+tests/bench/sse_client.py at 1 and 8 connections. Rounds interleave every target (every other round in reverse order),
+medians are reported.
 
 `gateway-mcp50` is the gateway with one stdio MCP server of 50 tools (tests/mcp/servers/fifty_tools.py of
 this tree), so every chat request is offered those tools; the upstream's fixed reply calls none, so its
