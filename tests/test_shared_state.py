@@ -151,8 +151,14 @@ def test_runtime_changes_with_several_workers_are_allowed_with_redis(start_gatew
     response = requests.post(gateway.url + "/v1/mcp/servers", timeout=20,
                              json={"name": "web", "url": "http://127.0.0.1:9/mcp", "timeout": "1s"})
     assert response.status_code == 201, response.text  # added (it cannot connect, which is its state)
+    # At once, each on a new connection (so on both workers): the worker that did not add it knows it already.
+    answers = [requests.get(gateway.url + "/v1/mcp/servers/web", timeout=20) for _ in range(8)]
+    assert [answer.status_code for answer in answers] == [200] * 8, [answer.text for answer in answers if not answer.ok]
     restart = requests.post(gateway.url + "/v1/mcp/servers/web/restart", timeout=20)
     assert restart.status_code == 200, restart.text
+    again = requests.post(gateway.url + "/v1/mcp/servers", timeout=20,
+                          json={"name": "web", "url": "http://127.0.0.1:9/mcp", "timeout": "1s"})
+    assert again.status_code == 409, again.text  # whichever worker takes it
 
 
 # -- the store itself, against a real Redis ----------------------------------------------------

@@ -166,7 +166,7 @@ def _pool_for(name: str):
 
     :raises ServerNotFound: when no server was ever configured or added (no pool yet).
     """
-    pool = components().mcp.pool
+    pool = components().mcp.pool_knowing(name)
     if pool is None:
         raise ServerNotFound(f"no MCP server named {name!r}", server=name)
     return pool

@@ -66,12 +66,22 @@ class MCPRuntime:
         self.changes = MCPChangeFeed(link, self)
         lifecycle.register(self.app, "mcp-changes", start=self.changes.start, stop=self.changes.stop)
 
+    def pool_knowing(self, name: str):
+        """The worker's pool (None while there is none), caught up first with the changes shared through Redis when it
+        does not know server `name`: a server added through another worker a moment ago is found here too."""
+        pool = self._pool
+        if self.changes is not None and (pool is None or name not in pool.names()):
+            self.changes.sync()
+            pool = self._pool
+        return pool
+
     def add_server(self, entry: dict):
         """Add a server that arrived over the admin API: here, and through Redis in every worker. Returns its config.
 
         :raises InvalidRequest, PermissionDenied, Conflict: see `server_from_entry`; ServerExists for a name in use.
         """
         cfg = self.server_from_entry(entry)
+        self.pool_knowing(cfg.name)
         pool = self.ensure_pool()
         if cfg.name in pool.names():
             raise ServerExists(f"MCP server {cfg.name!r} already exists", server=cfg.name)
@@ -82,7 +92,7 @@ class MCPRuntime:
 
     def remove_server(self, name: str) -> None:
         """Remove a server here and through Redis in every worker. :raises ServerNotFound:"""
-        pool = self._pool
+        pool = self.pool_knowing(name)
         if pool is None or name not in pool.names():
             raise ServerNotFound(f"no MCP server named {name!r}", server=name)
         if self.changes is not None:
@@ -91,7 +101,7 @@ class MCPRuntime:
 
     def act(self, action: str, name: str) -> dict:
         """`restart` or `refresh` server `name` in this worker, and ask the others to do the same."""
-        pool = self._pool
+        pool = self.pool_knowing(name)
         if pool is None:
             raise ServerNotFound(f"no MCP server named {name!r}", server=name)
         state = getattr(pool, action)(name)
