@@ -81,7 +81,7 @@ class MCPRuntime:
         :raises InvalidRequest, PermissionDenied, Conflict: see `server_from_entry`; ServerExists for a name in use.
         """
         cfg = self.server_from_entry(entry)
-        self.pool_knowing(cfg.name)
+        self.pool_knowing(cfg.name)  # caught up: a server just added through another worker is a name in use here too
         pool = self.ensure_pool()
         if cfg.name in pool.names():
             raise ServerExists(f"MCP server {cfg.name!r} already exists", server=cfg.name)
