@@ -16,14 +16,17 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from app.settings import ConfigError  # noqa: E402
-from app.settings import reload_process_settings  # noqa: E402
+from app.launch import kept_for_good  # noqa: E402
 
-try:
-    _settings = reload_process_settings()
-except ConfigError as _err:
-    print(f"llamagate: {_err}", file=sys.stderr, flush=True)
-    sys.exit(2)
+with kept_for_good():  # the imports too: they are most of what start-up allocates
+    from app.settings import ConfigError
+    from app.settings import reload_process_settings
+
+    try:
+        _settings = reload_process_settings()
+    except ConfigError as _err:
+        print(f"llamagate: {_err}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def _address(host: str, port: int) -> str:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @dataclass

@@ -49,6 +49,7 @@ from pathlib import Path
 from flask import Blueprint
 from flask import jsonify
 from flask import send_file
+from flask import url_for
 
 
 class Plugin:
@@ -66,6 +67,10 @@ class Plugin:
         @bp.get("/page")
         def page():  # a file answer: the server may hand it to the kernel's sendfile
             return send_file(Path(__file__).with_name("page.html"))
+
+        @bp.get("/items/<path:item>")
+        def item(item):  # a page linking to itself and to a sibling: URLs built by the gateway's routing
+            return jsonify({"self": url_for(".item", item=item), "next": url_for(".item", item=item + "/more", n=2)})
 
         return bp
 '''
@@ -283,6 +288,13 @@ def test_a_plugin_route_answers_with_a_file_on_a_kept_alive_connection(gw):
                                    timeout=5)
             assert response.status_code == 200 and response.text == PAGE
             assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_plugin_route_builds_urls_to_its_own_routes(gw):
+    response = get(gw, "/v1/plugins/hello/items/a b/c")
+    assert response.status_code == 200
+    assert response.json() == {"self": "/v1/plugins/hello/items/a%20b/c",
+                               "next": "/v1/plugins/hello/items/a%20b/c/more?n=2"}
 
 
 @pytest.mark.parametrize("key", [None, "wrong"])
