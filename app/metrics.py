@@ -26,25 +26,12 @@ from prometheus_client import generate_latest
 from prometheus_client import multiprocess
 from prometheus_client import values
 
+from .process_id import process_id
 from .tally import Tally
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable; gunicorn.conf.py sets it
-
-
-class _ProcessId:
-    """This process's id, read once and again in each forked child: multiprocess values ask for it on every count to
-    notice a fork, and `os.getpid` is a system call each time (a dozen per request)."""
-
-    pid = os.getpid()
-
-    @classmethod
-    def refresh(cls) -> None:
-        cls.pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_ProcessId.refresh)
 if os.environ.get(MULTIPROCESS_DIR):  # before any collector is declared: each takes its value class when made
-    values.ValueClass = values.MultiProcessValue(process_identifier=lambda: _ProcessId.pid)
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
 
 # Seconds: answers of a local model take from a millisecond (a cache hit) to minutes (a long generation).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)

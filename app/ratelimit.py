@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
-import os
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,6 +41,7 @@ from .keys.ring import presented_key
 from .keys.ring import request_key
 from .keys.spec import ApiKey
 from .metrics import RATE_LIMITED
+from .process_id import process_id
 from .store.link import Outage
 
 LIMITS_KEY = "llamagate.limits"
@@ -121,7 +121,7 @@ class Limits:
             key = counts.key
             windows.append(Window(f"{counts.requests}{minute}", key.rpm or 0, minute + 60))
             tokens = (f"{counts.tokens}{minute}", key.tpm or 0)
-            slot = Slot(counts.in_flight, key.max_concurrent or 0, f"{os.getpid()}:{next(self._members)}")
+            slot = Slot(counts.in_flight, key.max_concurrent or 0, f"{process_id()}:{next(self._members)}")
         tally = g.get("tally")
         if tally is None:  # no finisher will run for this request: hold no slot
             slot = None

@@ -21,7 +21,9 @@ from collections import deque
 from functools import partial
 
 from gunicorn.http import wsgi
+from gunicorn.http.body import LengthReader
 from gunicorn.http.errors import ParseException
+from gunicorn.http.parser import RequestParser
 from gunicorn.http2 import negotiation
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker
@@ -107,6 +109,18 @@ class OneWriteResponse(wsgi.Response):
             self.sock.sendall(head)
 
 
+class ReadBodyParser(RequestParser):
+    """gunicorn's HTTP/1.1 parser, with no drain of a body the app has read to its end: that drain reads nothing,
+    yet sets and restores the socket's timeout around it (three system calls a request, with the next one's)."""
+
+    def finish_body(self, deadline=None, max_bytes=None) -> bool:
+        body = getattr(self.mesg, "body", None)
+        reader = getattr(body, "reader", None)
+        if type(reader) is LengthReader and reader.length == 0 and not body.buf.tell() and not body.failed:
+            return True
+        return super().finish_body(deadline, max_bytes)
+
+
 class HeadFirstConn(TConn):
     """A connection whose request head may have been read ahead by the event loop (`head`)."""
 
@@ -124,6 +138,7 @@ class HeadFirstConn(TConn):
             self.sock.settimeout(self.cfg.keepalive or None)
         elif first:
             kernel_timeouts(self.sock, self.cfg.keepalive)
+            self.parser = ReadBodyParser(self.cfg, self.sock, self.client)  # nothing read yet by gunicorn's own
         if self.head:
             self.parser.unreader.unread(bytes(self.head))
             self.head.clear()
@@ -138,6 +153,7 @@ class GatewayWorker(ThreadWorker):
     """gthread with connections parked in the event loop until their request head is in."""
 
     _next_beat = 0.0
+    _next_parent_check = 0.0
     _accept_paused_until = 0.0
 
     def notify(self) -> None:
@@ -147,6 +163,14 @@ class GatewayWorker(ThreadWorker):
         if now >= self._next_beat:
             self._next_beat = now + HEARTBEAT
             super().notify()
+
+    def is_parent_alive(self) -> bool:
+        """Asked at every turn of the event loop too; the parent is looked up (a system call) at most once a second."""
+        now = time.monotonic()
+        if now < self._next_parent_check:
+            return True
+        self._next_parent_check = now + HEARTBEAT
+        return super().is_parent_alive()
 
     def init_process(self) -> None:
         self.parked: deque[HeadFirstConn] = deque()  # ordered by deadline: each gets the same HEADER_TIMEOUT

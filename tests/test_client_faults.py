@@ -145,6 +145,39 @@ def test_a_kept_alive_connection_serves_its_next_request_too(fake_ollama):
         gateway.stop()
 
 
+def test_bodies_the_gateway_reads_or_leaves_do_not_spill_into_the_next_request(fake_ollama):
+    gateway = start(fake_ollama, API_KEY=KEY)
+    body = json.dumps(CHAT).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    requests_on_one_connection = [  # read whole and answered; refused unread (wrong key), by length and chunked
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (KEY.encode(), len(body), body),
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (STRANGER.encode(), len(body), body),
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%s" % (STRANGER.encode(), chunked),
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-API-Key: %s\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%s" % (KEY.encode(), chunked),
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ]
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+            for data in requests_on_one_connection:  # one at a time: each answer is read before the next is sent
+                sock.sendall(data)
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += sock.recv(1)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                answer = b""
+                while len(answer) < length:
+                    answer += sock.recv(length - len(answer))
+                status = int(head.split(b" ", 2)[1])
+                assert status == (401 if STRANGER.encode() in data else 200), (data[:60], head, answer)
+            assert read_to_end(sock) == b""  # and the connection closes when asked, with nothing more on it
+    finally:
+        gateway.stop()
+
+
 # -- a full worker --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command", [None, WAITRESS], ids=["gunicorn", "waitress"])
