@@ -102,22 +102,45 @@ def _line_format(record) -> str:
 
 
 class LineSink:
-    """One destination of the JSON lines (stdout, LOG_FILE), written a whole line at a time under its own lock: loguru
-    writes its lines here, and `access_line` its own, and they never interleave."""
+    """One destination of the JSON lines (stdout, LOG_FILE); loguru writes its lines here, `access_line` its own.
+
+    Whole lines, in order, never interleaved. One thread writes at a time, and takes with it the lines the others
+    handed in meanwhile: under load many lines go out in one write, and no thread waits for another's write.
+    """
 
     def __init__(self, stream: TextIO, *, owned: bool = False):
         self.stream = stream
         self.owned = owned  # a file opened for LOG_FILE, closed when logging is configured again
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # held only to hand lines over, never during a write
+        self.pending: list[str] = []
+        self.writing = False
 
     def __call__(self, line: str) -> None:
         with self.lock:
-            self.stream.write(line)
-            self.stream.flush()
+            self.pending.append(line)
+            if self.writing:  # the thread writing now writes this line next
+                return
+            self.writing = True
+        try:
+            while True:
+                with self.lock:
+                    if not self.pending:
+                        self.writing = False  # in the same hold as the look: no line is left behind unwritten
+                        self.lock.notify_all()  # a close() waiting for the writes to end
+                        return
+                    lines, self.pending = self.pending, []
+                self.stream.write(lines[0] if len(lines) == 1 else "".join(lines))
+                self.stream.flush()
+        except BaseException:
+            with self.lock:
+                self.writing = False  # the next line's thread writes what is pending
+                self.lock.notify_all()
+            raise
 
     def close(self) -> None:
         if self.owned:
             with self.lock:
+                self.lock.wait_for(lambda: not self.writing)
                 self.stream.close()
 
 

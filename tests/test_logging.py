@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -37,6 +39,37 @@ def test_debug_and_log_file(start_gateway, tmp_path):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert any(e.get("request_id") == "dbg-1" for e in lines)
     assert "topsecret-debug-key" not in path.read_text() and "topsecret-debug-key" not in noisy.output()
+
+
+def test_lines_written_by_many_threads_at_once_stay_whole_and_each_appears_once(start_gateway, tmp_path):
+    path = tmp_path / "busy.log"
+    busy = start_gateway(THREADS="16", LOG_FILE=str(path), CACHE_ENABLED="true")
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hello"}]}
+    ids = [f"busy-{n}" for n in range(400)]
+
+    def ask(session_and_id):
+        session, request_id = session_and_id
+        return session.post(busy.url + "/v1/chat/completions", json=body, headers={"X-Request-ID": request_id},
+                            timeout=10).status_code
+
+    sessions = [requests.Session() for _ in range(16)]
+    with ThreadPoolExecutor(16) as pool:  # 16 kept-alive connections at once: the worker's 16 threads all log
+        assert set(pool.map(ask, [(sessions[n % 16], request_id) for n, request_id in enumerate(ids)])) == {200}
+    for session in sessions:
+        session.close()
+
+    def logged(lines: list[dict]) -> list[str]:
+        return sorted(e["request_id"] for e in lines if e["message"] == "HTTP request" and e.get("request_id") in ids)
+
+    def file_lines() -> list[dict]:
+        written = path.read_text()
+        return [json.loads(line) for line in written[:written.rfind("\n") + 1].splitlines()]
+
+    deadline = time.monotonic() + 5  # an answer is out before its line is written
+    while len(logged(busy.log_lines())) < len(ids) or len(logged(file_lines())) < len(ids):
+        assert time.monotonic() < deadline, "some requests were never logged"
+        time.sleep(0.05)
+    assert logged(busy.log_lines()) == logged(file_lines()) == sorted(ids)  # each line whole (parsed), once
 
 
 @pytest.mark.parametrize(("text", "secret"), [
