@@ -16,9 +16,9 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from app.launch import kept_for_good  # noqa: E402
+from app.launch import no_garbage_collection  # noqa: E402
 
-with kept_for_good():  # the imports too: they are most of what start-up allocates
+with no_garbage_collection():  # the imports too: they are most of what start-up allocates
     from app.settings import ConfigError
     from app.settings import reload_process_settings
 

@@ -30,15 +30,15 @@ def fail(message: str, code: int = 2) -> None:
 
 
 @contextmanager
-def kept_for_good() -> Iterator[None]:
-    """No garbage collection while start-up builds what lasts as long as the process (modules, settings, the app),
-    and none ever after looks at it again (gc.freeze): start-up makes next to no garbage to find."""
+def no_garbage_collection() -> Iterator[None]:
+    """No garbage collection while start-up builds what lasts as long as the process (modules, settings, the app): it
+    makes next to no garbage, and the collector would walk the growing heap again and again. Nothing is frozen after
+    (gc.freeze): with the heap out of its count, full collections come far more often, and streams were ~10 % slower."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 
@@ -51,7 +51,7 @@ def build_app() -> Flask:
     from .settings import process_settings
 
     try:
-        with kept_for_good():
+        with no_garbage_collection():
             settings = process_settings()
             configure_logging(settings)
             return create_app(settings=settings)
