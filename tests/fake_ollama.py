@@ -227,13 +227,13 @@ class FakeOllama:
                     with fake.lock:
                         fake.chat_active += 1
                         fake.chat_peak = max(fake.chat_peak, fake.chat_active)
+                    self._active = True
                     try:
                         if fake.delay:
                             time.sleep(fake.delay)
                         return self._chat(body)
                     finally:
-                        with fake.lock:
-                            fake.chat_active -= 1
+                        self._done_answering()
                 return self._send(404, "404 page not found", "text/plain")
 
             def _record(self, body):
@@ -241,8 +241,17 @@ class FakeOllama:
                     fake.requests.append({"path": self.path, "body": body})
                     fake.headers.append(dict(self.headers))
 
+            def _done_answering(self):
+                """A chat stops counting as active before its last bytes go out: the client may send its next
+                request as soon as it has them, before this thread runs again."""
+                if getattr(self, "_active", False):
+                    self._active = False
+                    with fake.lock:
+                        fake.chat_active -= 1
+
             def _send(self, status, payload, content_type="application/json; charset=utf-8"):
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                self._done_answering()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
@@ -441,6 +450,7 @@ class FakeOllama:
                         if line.get("done"):
                             with fake.lock:
                                 fake.done_lines.append(line)
+                            self._done_answering()
                         self._chunk({**line, "created_at": now_stamp(), "done": line.get("done", False)})
                         if delay and not line.get("done"):
                             time.sleep(delay)
