@@ -120,6 +120,7 @@ def test_auth_is_required(native, secured, fake_ollama):
 
 def test_rate_limit_applies(native, start_gateway):
     limited = start_gateway(RATE_LIMIT_RPS="2")
+    time.sleep(1 - time.time() % 1)  # at a whole second: all seven requests fall in one clock-aligned window
     statuses = [requests.get(limited.url + "/api/tags", timeout=5).status_code for _ in range(6)]
     assert statuses[0] == 200 and statuses[-1] == 429
     with pytest.raises(ollama.ResponseError) as caught:
