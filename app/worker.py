@@ -69,6 +69,15 @@ def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
+def settle_settings(cfg) -> None:
+    """gunicorn's settings as plain attributes of this worker's config. Its parser and response read a few dozen a
+    request, each through `Config.__getattr__` and the setting's `get()`; a worker's settings never change (a reload
+    starts new workers). The ones the config computes in a property (`worker_class`, `sendfile`, ...) stay so."""
+    for name, setting in cfg.settings.items():
+        if not hasattr(type(cfg), name):  # a property (which has no setter)
+            object.__setattr__(cfg, name, setting.get())  # past Config.__setattr__, which refuses setting names
+
+
 class OneWriteResponse(wsgi.Response):
     """gunicorn's HTTP/1.1 response with its head sent together with the first body bytes: one send (one system call,
     one hand-over of the GIL, one segment for the client to read) instead of two, for every answer."""
@@ -177,6 +186,7 @@ class GatewayWorker(ThreadWorker):
         # gthread builds each HTTP/1.1 response with wsgi.create(), which takes this module's Response (this process
         # only: it is the worker's own).
         wsgi.Response = OneWriteResponse
+        settle_settings(self.cfg)
         super().init_process()
 
     @property
