@@ -25,13 +25,14 @@ def _begin() -> None:
 
 
 def _log_on_close(response):
-    tally = g.get("tally") or tallies.begin()
-    rule = request.url_rule
+    req, state = request._get_current_object(), g._get_current_object()  # one proxy lookup each, not one a read
+    tally = state.get("tally") or tallies.begin()
+    rule = req.url_rule
     route = rule.rule if rule is not None else "unmatched"
     status = response.status_code
-    request_id = g.get("request_id")
-    fields = {"method": request.method, "path": request.path, "status": status, "ip": request.remote_addr}
-    finishers = tallies.finishers(current_app)
+    request_id = state.get("request_id")
+    fields = {"method": req.method, "path": req.path, "status": status, "ip": req.remote_addr}
+    finishers = tallies.finishers(current_app._get_current_object())
 
     def write() -> None:
         if tally.tokens:

@@ -35,7 +35,8 @@ def init_app(app: Flask) -> None:
 
 
 def require_api_key() -> None:
-    if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
+    req = request._get_current_object()  # one proxy lookup, not one per read
+    if req.path in PUBLIC_PATHS or req.method == "OPTIONS":
         return
     if request_key() is not None or not key_ring().required:
         return

@@ -33,18 +33,20 @@ def init_app(app: Flask) -> None:
 
 
 def _take_slot() -> None:
-    if request.path in EXEMPT_PATHS or request.method == "OPTIONS":
+    req = request._get_current_object()  # one proxy lookup, not one per read
+    if req.path in EXEMPT_PATHS or req.method == "OPTIONS":
         return
-    slots = current_app.extensions[EXTENSION_KEY]
+    app = current_app._get_current_object()
+    slots = app.extensions[EXTENSION_KEY]
     if not slots.acquire(timeout=SLOT_WAIT):
-        limit = current_app.config["MAX_CONCURRENT_REQUESTS"]
+        limit = app.config["MAX_CONCURRENT_REQUESTS"]
         raise GatewayBusy(f"The gateway is busy: this worker is already running {limit} requests "
                           "(MAX_CONCURRENT_REQUESTS). Retry shortly.", headers={"Retry-After": RETRY_AFTER})
-    g.capacity_slot = slots
+    g._get_current_object().capacity_slot = slots
 
 
 def _give_back_on_close(response):
-    slots = g.pop("capacity_slot", None)
+    slots = g._get_current_object().pop("capacity_slot", None)
     if slots is not None:
         response.call_on_close(slots.release)
     return response
@@ -52,6 +54,6 @@ def _give_back_on_close(response):
 
 def _give_back_unsent(exc) -> None:
     """A request that ended without a response passing `after_request` (it failed there) frees its slot here."""
-    slots = g.pop("capacity_slot", None)
+    slots = g._get_current_object().pop("capacity_slot", None)
     if slots is not None:
         slots.release()

@@ -9,4 +9,4 @@ COMPONENTS_KEY = "llamagate"
 
 def components():
     """The app's `Components` (settings, Ollama client, chat pipeline, MCP runtime)."""
-    return current_app.extensions[COMPONENTS_KEY]
+    return current_app._get_current_object().extensions[COMPONENTS_KEY]  # one proxy lookup, not two

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any
 
 from flask import Flask
+from flask import Request
 from flask import g
 from flask import request
 from loguru import logger
@@ -57,8 +58,8 @@ def limit_string(rps: float) -> str:
     return f"{ratio.numerator} per {ratio.denominator} second"
 
 
-def rate_limit_key(scope: str) -> str:
-    """Who RATE_LIMIT_RPS counts: the client address, its key (RATE_LIMIT_SCOPE=key) or everyone (global)."""
+def rate_limit_key(scope: str, req: Request) -> str:
+    """Who RATE_LIMIT_RPS counts of `req`: its client address, its key (RATE_LIMIT_SCOPE=key) or everyone (global)."""
     if scope == "global":
         return "global"
     if scope == "key":
@@ -68,7 +69,7 @@ def rate_limit_key(scope: str) -> str:
         key = presented_key()
         if key:
             return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
-    return "ip:" + (request.remote_addr or "unknown")
+    return "ip:" + (req.remote_addr or "unknown")
 
 
 @dataclass(frozen=True)
@@ -103,10 +104,10 @@ class Limits:
 
     # -- before the request ------------------------------------------------------------------------
 
-    def check(self) -> None:
-        """Count the request in every limit that applies, or refuse it (429) when one is used up."""
+    def check(self, req: Request) -> None:
+        """Count the request `req` in every limit that applies, or refuse it (429) when one is used up."""
         found = request_key()
-        counts = self.keys.get(found.name) if found is not None and request.path != KEY_USAGE_PATH else None
+        counts = self.keys.get(found.name) if found is not None and req.path != KEY_USAGE_PATH else None
         if self.rps is None and counts is None:
             return
         now = time.time()
@@ -114,7 +115,7 @@ class Limits:
         if self.rps is not None:
             amount, period = self.rps
             start = int(now // period) * period
-            windows.append(Window(f"{self.rps_prefix}{rate_limit_key(self.scope)}:{start}", amount, start + period))
+            windows.append(Window(f"{self.rps_prefix}{rate_limit_key(self.scope, req)}:{start}", amount, start + period))
         tokens = slot = None
         minute = int(now // 60) * 60
         if counts is not None:
@@ -122,13 +123,14 @@ class Limits:
             windows.append(Window(f"{counts.requests}{minute}", key.rpm or 0, minute + 60))
             tokens = (f"{counts.tokens}{minute}", key.tpm or 0)
             slot = Slot(counts.in_flight, key.max_concurrent or 0, f"{process_id()}:{next(self._members)}")
-        tally = g.get("tally")
+        state = g._get_current_object()
+        tally = state.get("tally")
         if tally is None:  # no finisher will run for this request: hold no slot
             slot = None
         admission = self._admit(windows, tokens, slot, now)
         if admission is None:
             return
-        g.rate_limit_headers = _headers(windows, admission, counts, now, minute)
+        state.rate_limit_headers = _headers(windows, admission, counts, now, minute)
         if admission.refused:
             self._refuse(admission, windows, counts, now, minute)
         if counts is not None and slot is not None:
@@ -254,13 +256,14 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _check_limits():
-        if request.path in PUBLIC_PATHS or request.method == "OPTIONS":  # health probes, CORS preflights
+        req = request._get_current_object()  # one proxy lookup, not one per read
+        if req.path in PUBLIC_PATHS or req.method == "OPTIONS":  # health probes, CORS preflights
             return
-        limits.check()
+        limits.check(req)
 
     @app.after_request
     def _add_headers(response):
-        headers = g.get("rate_limit_headers")
+        headers = g._get_current_object().get("rate_limit_headers")
         if headers:
             response.headers.extend(headers)  # none of them is set already: no search for one to replace
         return response

@@ -20,8 +20,8 @@ def init_app(app: Flask) -> None:
 
 
 def assign_request_id() -> None:
-    incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _VALID.fullmatch(incoming) else new_request_id()
+    incoming = request._get_current_object().headers.get(HEADER, "")  # one proxy lookup, not two
+    g._get_current_object().request_id = incoming if _VALID.fullmatch(incoming) else new_request_id()
 
 
 def new_request_id() -> str:
@@ -30,6 +30,7 @@ def new_request_id() -> str:
 
 
 def echo_request_id(response):
-    if "request_id" in g:
-        response.headers[HEADER] = g.request_id
+    request_id = g._get_current_object().get("request_id")
+    if request_id is not None:
+        response.headers[HEADER] = request_id
     return response

@@ -48,14 +48,15 @@ class Tally:
 
 def begin() -> Tally:
     """A fresh tally for the request being handled (the access log's before-request hook calls this first)."""
-    g.tally = tally = Tally(started=time.perf_counter(), method=request.method)
+    g._get_current_object().tally = tally = Tally(started=time.perf_counter(),
+                                                  method=request._get_current_object().method)
     return tally
 
 
 def current() -> Tally:
     """The request's tally; outside a request (background runs, tool threads) a throwaway one."""
     if has_request_context():
-        tally = g.get("tally")
+        tally = g._get_current_object().get("tally")
         if tally is not None:
             return tally
     return Tally()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint
-from flask import current_app
+from flask import Response
 from flask import g
 from flask import request
 
@@ -18,12 +18,12 @@ bp = Blueprint("chat", __name__, url_prefix="/v1")
 
 @bp.post("/chat/completions")
 def chat_completions():
-    directives = request.headers.get("Cache-Control", "").lower()
-    answer = components().chat.handle(request.get_data(), request_id=g.request_id,
+    req = request._get_current_object()  # one proxy lookup, not one per read
+    directives = req.headers.get("Cache-Control", "").lower()
+    answer = components().chat.handle(req.get_data(), request_id=g._get_current_object().request_id,
                                       cache_allowed="no-cache" not in directives and "no-store" not in directives,
                                       framed=True)
     if isinstance(answer, Whole):
         current_tally().cache = answer.cache
-        return current_app.response_class(answer.body, mimetype="application/json",
-                                          headers={"X-Cache": answer.cache, **answer.headers})
+        return Response(answer.body, mimetype="application/json", headers={"X-Cache": answer.cache, **answer.headers})
     return sse_response(sse_events(answer.chunks), headers=dict(answer.headers))

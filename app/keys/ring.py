@@ -58,7 +58,7 @@ def _digest(value: str) -> bytes:
 
 def key_ring(app: Flask | None = None) -> KeyRing:
     """The app's KeyRing, built from its settings on first use."""
-    app = app or current_app
+    app = app or current_app._get_current_object()
     ring = app.extensions.get(RING_KEY)
     if ring is None:
         ring = app.extensions[RING_KEY] = KeyRing.from_settings(app.config)
@@ -68,10 +68,11 @@ def key_ring(app: Flask | None = None) -> KeyRing:
 def presented_keys() -> list[str]:
     """Every key the client sent: X-API-Key's, then the Bearer one."""
     keys = []
-    key = request.headers.get("X-API-Key")
+    headers = request._get_current_object().headers  # one proxy lookup, not one per read
+    key = headers.get("X-API-Key")
     if key is not None:
         keys.append(key.strip())
-    scheme, _, credentials = request.headers.get("Authorization", "").strip().partition(" ")
+    scheme, _, credentials = headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         keys.append(credentials.strip())
     return keys
@@ -85,12 +86,13 @@ def presented_key() -> str | None:
 
 def request_key() -> ApiKey | None:
     """The accepted key this request presents (its first one), or None; its name goes into the request's tally."""
-    found = g.get("api_key", _UNRESOLVED)
+    state = g._get_current_object()  # one proxy lookup, not one per read
+    found = state.get("api_key", _UNRESOLVED)
     if found is _UNRESOLVED:
         ring = key_ring()
         presented = presented_key() if ring.keys else None
         found = ring.match(presented) if presented else None
-        g.api_key = found
+        state.api_key = found
         if found is not None:
             tally.current().key_name = found.name
     return found  # type: ignore[return-value]
