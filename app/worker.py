@@ -34,6 +34,7 @@ from .launch import MAX_REQUEST_HEAD
 
 _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too, which refuses it
 _RECV = 64 * 1024
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")  # SO_RCVTIMEO / SO_SNDTIMEO fail a stalled call with EAGAIN
 HEARTBEAT = 1.0  # seconds between the worker's signs of life to the master
 ACCEPT_PAUSE = 0.001  # seconds a busy worker leaves new connections to the other workers
 
@@ -76,6 +77,20 @@ def settle_settings(cfg) -> None:
     for name, setting in cfg.settings.items():
         if not hasattr(type(cfg), name):  # a property (which has no setter)
             object.__setattr__(cfg, name, setting.get())  # past Config.__setattr__, which refuses setting names
+
+
+class BlockingClientSocket(socket.socket):
+    """A plain HTTP/1.1 client socket that stays in blocking mode, its stalls bounded by the kernel's timeouts.
+
+    gthread switches a kept-alive socket to non-blocking for its event loop and back for the request thread, one
+    system call (and one hand-over of the GIL) each way, every request; the event loop's own reads and sends pass
+    MSG_DONTWAIT instead, so the mode never has to change.
+    """
+
+    __slots__ = ()
+
+    def setblocking(self, flag: bool) -> None:
+        pass
 
 
 class OneWriteResponse(wsgi.Response):
@@ -143,7 +158,7 @@ class HeadFirstConn(TConn):
         first = not self.initialized
         super().init()  # once per connection; the rest runs before every request on it
         # Plain HTTP/1.1 on Linux: IDLE_TIMEOUT is the kernel's, set once. TLS and HTTP/2 keep Python's socket timeout.
-        if not (self.reads_ahead and sys.platform.startswith("linux")):
+        if not isinstance(self.sock, BlockingClientSocket):
             self.sock.settimeout(self.cfg.keepalive or None)
         elif first:
             kernel_timeouts(self.sock, self.cfg.keepalive)
@@ -244,7 +259,10 @@ class GatewayWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname(), reads_ahead=self.reads_ahead(client))
+        reads_ahead = self.reads_ahead(client)
+        if reads_ahead and _KERNEL_TIMEOUTS:  # blocking as accepted: Linux does not pass on the listener's O_NONBLOCK
+            sock = BlockingClientSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname(), reads_ahead=reads_ahead)
         if conn.reads_ahead:
             self.park(conn)
         else:
@@ -264,8 +282,8 @@ class GatewayWorker(ThreadWorker):
     def park(self, conn: HeadFirstConn) -> None:
         """Read the head here; most often it has arrived already, and goes to a thread without a trip to the poller.
 
-        The socket is non-blocking already (a new TConn's, or a kept-alive one put back on the poller): no syscall
-        here that would hand the GIL to the request threads and make the event loop wait to get it back.
+        Its reads do not wait (MSG_DONTWAIT): no syscall here that would hand the GIL to the request threads and make
+        the event loop wait to get it back.
         """
         conn.deadline = time.monotonic() + self.header_timeout
         outcome = self.read_head(conn)
@@ -288,7 +306,7 @@ class GatewayWorker(ThreadWorker):
     def read_head(self, conn: HeadFirstConn) -> str | None:
         """Take what has arrived: "complete", "gone" (the client left first), "too large", or None for more to come."""
         try:
-            data = conn.sock.recv(_RECV)
+            data = conn.sock.recv(_RECV, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
             return None
         except OSError:
@@ -322,7 +340,7 @@ class GatewayWorker(ThreadWorker):
         """Close a parked connection, after one non-blocking try at sending ``refusal``'s JSON error."""
         if refusal is not None:
             try:
-                conn.sock.send(error_bytes(*refusal))
+                conn.sock.send(error_bytes(*refusal), socket.MSG_DONTWAIT)
             except OSError:
                 pass
         self.nr_conns -= 1
