@@ -14,8 +14,6 @@ import select
 import selectors
 import socket
 import ssl
-import struct
-import sys
 import time
 from collections import deque
 from functools import partial
@@ -31,10 +29,11 @@ from gunicorn.workers.gthread import ThreadWorker
 from .errors import CLIENT_STALLED
 from .errors import envelope
 from .launch import MAX_REQUEST_HEAD
+from .socket_timeouts import AVAILABLE as KERNEL_TIMEOUTS
+from .socket_timeouts import kernel_timeouts
 
 _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too, which refuses it
 _RECV = 64 * 1024
-_KERNEL_TIMEOUTS = sys.platform.startswith("linux")  # SO_RCVTIMEO / SO_SNDTIMEO fail a stalled call with EAGAIN
 HEARTBEAT = 1.0  # seconds between the worker's signs of life to the master
 ACCEPT_PAUSE = 0.001  # seconds a busy worker leaves new connections to the other workers
 
@@ -58,16 +57,6 @@ def error_bytes(status: int, reason: str, code: str, message: str, kind: str = "
     head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
     return head.encode("latin-1") + body
-
-
-def kernel_timeouts(sock: socket.socket, seconds: float) -> None:
-    """`seconds` as the kernel's receive and send timeouts of a blocking socket (a stalled call then fails with
-    EAGAIN, a BlockingIOError): Python's own socket timeout polls before every recv and send, one more system call and
-    one more hand-over of the GIL each time."""
-    whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
 
 def settle_settings(cfg) -> None:
@@ -260,7 +249,7 @@ class GatewayWorker(ThreadWorker):
             return
         self.nr_conns += 1
         reads_ahead = self.reads_ahead(client)
-        if reads_ahead and _KERNEL_TIMEOUTS:  # blocking as accepted: Linux does not pass on the listener's O_NONBLOCK
+        if reads_ahead and KERNEL_TIMEOUTS:  # blocking as accepted: Linux does not pass on the listener's O_NONBLOCK
             sock = BlockingClientSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
         conn = HeadFirstConn(self.cfg, sock, client, listener.getsockname(), reads_ahead=reads_ahead)
         if conn.reads_ahead:

@@ -1,5 +1,6 @@
 """urllib3 connections that send a request's head and its body in one write: urllib3 sends them apart, which costs
-one more send (and, with a socket timeout, one more poll) per call, and gives Ollama two segments to read."""
+one more send per call and gives Ollama two segments to read. Plain HTTP ones keep their timeouts in the kernel
+(app.socket_timeouts): no poll before each send and receive, no mode switch at each of urllib3's two `settimeout`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from urllib3.connection import HTTPConnection
 from urllib3.connection import HTTPSConnection
+
+from .. import socket_timeouts
 
 
 class _OneSend:
@@ -34,7 +37,10 @@ class _OneSend:
 
 
 class OneSendHTTPConnection(_OneSend, HTTPConnection):
-    pass
+    def connect(self) -> None:
+        super().connect()  # under CONNECT_TIMEOUT, as urllib3 does it
+        if socket_timeouts.AVAILABLE and not self._tunnel_host:
+            self.sock = socket_timeouts.KernelTimedSocket(self.sock)
 
 
 class OneSendHTTPSConnection(_OneSend, HTTPSConnection):
