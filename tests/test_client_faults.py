@@ -145,6 +145,66 @@ def test_a_kept_alive_connection_serves_its_next_request_too(fake_ollama):
         gateway.stop()
 
 
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 answer with a Content-Length, from a connection that stays open."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_next_head_begun_right_after_an_answer_is_timed_by_header_timeout(fake_ollama):
+    """The thread that sent an answer waits briefly for the connection's next head; one that begins then and stops
+    goes back to the event loop, so it holds no thread and gets its 408 after HEADER_TIMEOUT, not IDLE_TIMEOUT."""
+    gateway = start(fake_ollama, HEADER_TIMEOUT="1s", IDLE_TIMEOUT="60s")
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=15) as sock:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")  # at once, never finished
+            status, headers, body = parse(read_to_end(sock))
+        assert status == 408 and body["error"]["code"] == "request_timeout"
+    finally:
+        gateway.stop()
+
+
+def test_requests_sent_together_right_after_an_answer_are_all_answered(fake_ollama):
+    """Two requests in one write, just after the first answer, while its thread may be waiting for the next head: the
+    second is in the parser's buffer already, with nothing more to read from the socket."""
+    gateway = start(fake_ollama, IDLE_TIMEOUT="60s")
+    try:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert read_answer(sock).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\nGET /health/live HTTP/1.1\r\nHost: x\r\n"
+                         b"Connection: close\r\n\r\n")
+            assert read_to_end(sock).count(b"HTTP/1.1 200") == 2
+    finally:
+        gateway.stop()
+
+
+def test_clients_that_leave_right_after_their_answers_are_closed_quietly(fake_ollama):
+    gateway = start(fake_ollama, THREADS="2", IDLE_TIMEOUT="60s")
+    try:
+        for _ in range(20):
+            with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+                sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert read_answer(sock).startswith(b"HTTP/1.1 200")
+                sock.shutdown(socket.SHUT_WR)  # done sending: the gateway closes its side at once
+                assert sock.recv(1) == b""  # a timeout (10 s) here raises
+        with requests.Session() as session:  # every connection was given back: a worker has 1000 at most
+            for _ in range(3):
+                assert session.get(gateway.url + "/health/live", timeout=5).status_code == 200
+    finally:
+        gateway.stop()
+    assert "Traceback" not in gateway.output()
+    assert not [entry for entry in gateway.log_lines() if entry.get("level") in ("error", "critical")]
+
+
 def test_bodies_the_gateway_reads_or_leaves_do_not_spill_into_the_next_request(fake_ollama):
     gateway = start(fake_ollama, API_KEY=KEY)
     body = json.dumps(CHAT).encode()
