@@ -15,7 +15,6 @@ import select
 import selectors
 import socket
 import ssl
-import threading
 import time
 from collections import deque
 from functools import partial
@@ -38,10 +37,11 @@ _HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a bare-LF head is handed to the parser too,
 _RECV = 64 * 1024
 HEARTBEAT = 1.0  # seconds between the worker's signs of life to the master
 ACCEPT_PAUSE = 0.001  # seconds a busy worker leaves new connections to the other workers
-# Seconds a request thread waits on its kept-alive connection for the next request. A client sending one request
-# after another (a script, an agent's loop) then costs no trip through the event loop: two hand-overs between threads
-# a request, each a sleeping thread woken. One thread at a time waits: under load, threads woken one by one by their
-# own connections contend for the GIL more than the event loop's batches do (c16 pass-through 14 % slower).
+# Seconds a request thread waits on its kept-alive connection for the next request, when it is the worker's only
+# connection in a thread. A client sending one request after another (a script, an agent's loop) then costs no trip
+# through the event loop: two hand-overs between threads a request, each a sleeping thread woken. Under load the
+# event loop's batches serve better: threads each woken by their own connection contend for the GIL (with every
+# thread free to wait, pass-through at 16 connections was 14 % slower).
 LINGER = 0.002
 _PARK = object()  # handle()'s result for a connection whose next head has begun: the event loop reads the rest
 
@@ -203,7 +203,6 @@ class GatewayWorker(ThreadWorker):
 
     def init_process(self) -> None:
         self.parked: deque[HeadFirstConn] = deque()  # ordered by deadline: each gets the same HEADER_TIMEOUT
-        self._linger_slot = threading.Lock()  # held by the one request thread waiting for its connection's next head
         # gthread builds each HTTP/1.1 response with wsgi.create(), which takes this module's Response (this process
         # only: it is the worker's own).
         wsgi.Response = OneWriteResponse
@@ -366,9 +365,8 @@ class GatewayWorker(ThreadWorker):
         return result
 
     def next_head(self, conn: HeadFirstConn) -> str | None:
-        """Wait up to LINGER for the connection's next head, unless other requests need this thread or another thread
-        waits already: read_head's outcome ("begun" for a head yet to end), or None when nothing came or there was no
-        wait."""
+        """Wait up to LINGER for the connection's next head, when no other connection is being served or waits for a
+        thread: read_head's outcome ("begun" for a head yet to end), or None when nothing came or there was no wait."""
         work = getattr(self.tpool, "_work_queue", None)
         if not self.alive or work is None or not work.empty():
             return None
@@ -376,13 +374,9 @@ class GatewayWorker(ThreadWorker):
             return "complete"  # pipelined: the parser holds the next request already
         if not isinstance(conn.sock, BlockingClientSocket):
             return None
-        if self.cfg.threads < 2 or not self._linger_slot.acquire(blocking=False):
-            return None  # another thread is waiting already: more would contend for the GIL under load
-        try:
-            readable = conn.readable_within(LINGER)
-        finally:
-            self._linger_slot.release()
-        if not readable:
+        if self.cfg.threads < 2 or self.nr_conns - len(self.keepalived_conns) - len(self.parked) > 1:
+            return None  # other connections are being served (their counts are the event loop's, read as they are)
+        if not conn.readable_within(LINGER):
             return None
         outcome = self.read_head(conn)
         return "begun" if outcome is None and conn.head else outcome
