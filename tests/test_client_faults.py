@@ -196,7 +196,7 @@ def test_clients_that_leave_right_after_their_answers_are_closed_quietly(fake_ol
                 assert read_answer(sock).startswith(b"HTTP/1.1 200")
                 sock.shutdown(socket.SHUT_WR)  # done sending: the gateway closes its side at once
                 assert sock.recv(1) == b""  # a timeout (10 s) here raises
-        with requests.Session() as session:  # every connection was given back: a worker has 1000 at most
+        with requests.Session() as session:  # and the worker goes on answering
             for _ in range(3):
                 assert session.get(gateway.url + "/health/live", timeout=5).status_code == 200
     finally:
