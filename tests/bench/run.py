@@ -12,7 +12,7 @@ chats (an upstream that sends a 1,000-line NDJSON answer at once, relayed as 1,0
 tests/bench/sse_client.py at 1 and 8 connections. Rounds interleave every target (every other round in reverse order),
 medians are reported. At c1 each round's run is C1_SLICES short runs of every target one after the other (direct,
 ceiling, gateways, the order reversed every other slice), and the c1 ratio is the median of the slices' own ratios:
-this machine's speed drifts within seconds, and a ratio of two runs far apart in time measures the drift too.
+a shared machine's speed drifts within seconds, and the ratio of two runs far apart measures the drift too.
 
 `gateway-mcp50` is the gateway with one stdio MCP server of 50 tools (tests/mcp/servers/fifty_tools.py of
 this tree), so every chat request is offered those tools; the upstream's fixed reply calls none, so its
